@@ -1,0 +1,49 @@
+# synthembed: `make run` runs the pipeline on embedded defaults, `make test` runs the tests.
+# Both create/update .venv first. Everything binds 127.0.0.1; Prefect's home is ./.prefect.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CACHE ?= $(HOME)/.cache/synthembed
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+export RAY_USAGE_STATS_ENABLED := 0
+UI_URL := http://127.0.0.1:4200
+
+# What `make run` generates: two languages, all six task types, three examples per shard.
+RUN_ARGS ?= --languages en,es --task-types all --examples-per-shard 3
+
+.PHONY: setup run test soak bench ui stop lock clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock infra/build_llama_wheel.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	infra/build_llama_wheel.sh $(BIN)/pip
+	$(BIN)/pip install --quiet --find-links $(CACHE)/wheels -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+run: setup ui
+	PREFECT_API_URL=$(UI_URL)/api $(BIN)/synthembed synthesize $(RUN_ARGS)
+	@echo "Prefect UI: $(UI_URL) (stop it with: make stop)"
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+soak: setup
+	$(BIN)/python -m pytest -m soak --run-soak $(PYTEST_ARGS)
+
+ui: setup
+	@infra/prefect_server.sh start $(BIN)
+
+stop:
+	@infra/prefect_server.sh stop $(BIN)
+
+lock: setup
+	{ head -3 requirements.lock; $(BIN)/pip freeze --exclude-editable | sed -E 's#^llama_cpp_python @ .*#llama-cpp-python==0.3.36#'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache

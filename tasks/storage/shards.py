@@ -1,0 +1,84 @@
+"""Shard data as Hive-partitioned Parquet, written with polars.
+
+Layout (other stages and users rely on it)::
+
+    {store}/runs/{run_id}/data/task_type={t}/language={l}/part-00000.parquet
+
+One file per shard with a fixed name, so a redone shard replaces its file instead of adding
+a second one: re-runs can never duplicate rows.
+
+>>> shard_file("runs/r1", "sts", "en")
+'runs/r1/data/task_type=sts/language=en/part-00000.parquet'
+"""
+
+from __future__ import annotations
+
+import io
+
+import polars as pl
+
+from tasks.storage.manifest import Manifest, ShardStatus, load_manifest
+from tasks.storage.store import Store
+
+SCHEMA = pl.Schema(
+    {
+        "example_id": pl.String,
+        "task_type": pl.String,
+        "language": pl.String,
+        "task": pl.String,
+        "query": pl.String,
+        "positive": pl.String,
+        "negative": pl.String,  # null for short_short / long_long
+        "model": pl.String,
+        "template_id": pl.String,
+        "placeholders": pl.String,  # JSON object of the sampled placeholder values
+        "raw": pl.String,  # JSON object of the validated LLM answer, keys as generated
+        "prompt_tokens": pl.Int64,
+        "completion_tokens": pl.Int64,
+        "shard_seed": pl.Int64,
+        "example_index": pl.Int64,
+    }
+)
+
+
+def shard_file(run_root: str, task_type: str, language: str) -> str:
+    return f"{run_root}/data/task_type={task_type}/language={language}/part-00000.parquet"
+
+
+def write_shard(store: Store, run_id: str, task_type: str, language: str, rows: list[dict]) -> str:
+    """Write one shard's rows atomically; return the path written."""
+    frame = pl.DataFrame(rows, schema=SCHEMA)
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression="zstd", statistics=True)
+    path = shard_file(store.path("runs", run_id), task_type, language)
+    store.write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _storage_options(store: Store) -> dict | None:
+    """polars reads s3 through the same fsspec filesystem configuration."""
+    if store.protocol != "s3":
+        return None
+    kwargs = getattr(store.fs, "client_kwargs", {}) or {}
+    options = {"aws_endpoint_url": kwargs["endpoint_url"]} if kwargs.get("endpoint_url") else {}
+    if kwargs.get("region_name"):
+        options["aws_region"] = kwargs["region_name"]
+    return options or None
+
+
+def scan_run(store: Store, run_id: str, manifest: Manifest | None = None) -> pl.LazyFrame:
+    """Lazily read the committed rows of a run: only shards the manifest marks complete.
+
+    Raises FileNotFoundError if the run has no manifest.
+    """
+    manifest = manifest or load_manifest(store, run_id)
+    if manifest is None:
+        raise FileNotFoundError(f"no synthesis run {run_id!r} in {store.url()}")
+    paths = [store.url(e.path.removeprefix(store.root).lstrip("/")) if e.path else None
+             for e in manifest.shards.values() if e.status is ShardStatus.COMPLETE]
+    paths = [p for p in paths if p]
+    if not paths:
+        return pl.LazyFrame(schema=SCHEMA)
+    if store.protocol == "file":
+        paths = [p.removeprefix("file://") for p in paths]
+    return pl.scan_parquet(paths, schema=SCHEMA, hive_partitioning=False, storage_options=_storage_options(store))

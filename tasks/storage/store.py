@@ -1,0 +1,125 @@
+"""Object storage behind one URL: ``file://`` (default ``./data``) or ``s3://`` through s3fs.
+
+S3 settings come from the environment, never from parameters, so they cannot leak into
+flow-run records, manifests or logs:
+
+* ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (or ``AWS_PROFILE``): credentials,
+* ``SYNTHEMBED_S3_ENDPOINT_URL`` or ``AWS_ENDPOINT_URL``: a non-AWS server (SeaweedFS, MinIO),
+* ``AWS_REGION``: optional.
+
+>>> store = open_store("file:///tmp/synthembed-doctest")
+>>> store.url("runs", "r1", "manifest.json")
+'file:///tmp/synthembed-doctest/runs/r1/manifest.json'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+ENDPOINT_ENV = ("SYNTHEMBED_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used: bad URL, missing or rejected credentials, unreachable server."""
+
+
+@dataclass
+class Store:
+    """A filesystem and the root path inside it; all paths are ``/``-joined below the root."""
+
+    fs: fsspec.AbstractFileSystem
+    root: str
+    protocol: str
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    def url(self, *parts: str) -> str:
+        return f"{self.protocol}://{self.path(*parts)}"
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write atomically: readers see the old object or the new one, never a partial one.
+
+        Local files: write a temporary file beside the target, then rename over it.
+        S3: a single PUT (or a multipart upload) only becomes visible once complete.
+        """
+        if isinstance(self.fs, LocalFileSystem):
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as tmp:
+                tmp.write(data)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            os.replace(tmp.name, target)
+        else:
+            self.fs.pipe_file(path, data)
+
+    def read_json(self, path: str) -> dict | None:
+        """The JSON object at ``path``, or None when there is none."""
+        try:
+            with self.fs.open(path, "rb") as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return None
+
+    def write_json(self, path: str, data: dict) -> None:
+        self.write_bytes(path, json.dumps(data, indent=2, ensure_ascii=False).encode())
+
+    def exists(self, path: str) -> bool:
+        return self.fs.exists(path)
+
+
+def _s3_filesystem() -> fsspec.AbstractFileSystem:
+    # botocore would otherwise probe the EC2 metadata address for credentials: nothing may
+    # leave loopback here, and a missing key should be a clear error, not a 1 s timeout.
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    if not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")) and not os.environ.get("AWS_PROFILE"):
+        raise StoreError(
+            "s3:// store needs credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(or AWS_PROFILE), and SYNTHEMBED_S3_ENDPOINT_URL for a non-AWS server"
+        )
+    endpoint = next((os.environ[n] for n in ENDPOINT_ENV if os.environ.get(n)), None)
+    client_kwargs = {"endpoint_url": endpoint} if endpoint else {}
+    if os.environ.get("AWS_REGION"):
+        client_kwargs["region_name"] = os.environ["AWS_REGION"]
+    # skip_instance_cache: credentials may change between calls (tests, rotated keys).
+    return fsspec.filesystem("s3", client_kwargs=client_kwargs, skip_instance_cache=True)
+
+
+def open_store(url: str) -> Store:
+    """Open ``file://PATH``, a plain path, or ``s3://BUCKET/PREFIX``; other fsspec URLs pass through."""
+    if "://" not in url or url.startswith("file://"):
+        root = url.removeprefix("file://") or "."
+        return Store(LocalFileSystem(), str(Path(root).expanduser().resolve()), "file")
+    protocol, _, rest = url.partition("://")
+    if not rest.strip("/"):
+        raise StoreError(f"store URL {url!r} names no bucket")
+    fs = _s3_filesystem() if protocol in ("s3", "s3a") else fsspec.filesystem(protocol)
+    return Store(fs, rest.rstrip("/"), "s3" if protocol == "s3a" else protocol)
+
+
+def check_store(store: Store) -> None:
+    """Prove the store is writable (creating the S3 bucket if needed) before any LLM spend.
+
+    Raises StoreError with the server's reason (wrong credentials, unreachable endpoint...).
+    """
+    probe = store.path(".synthembed-write-check")
+    try:
+        if store.protocol == "s3":
+            bucket = store.root.split("/", 1)[0]
+            if not store.fs.exists(bucket):
+                store.fs.mkdir(bucket)
+        store.write_bytes(probe, b"ok")
+        store.fs.rm_file(probe)
+    except StoreError:
+        raise
+    except Exception as exc:  # botocore/aiohttp raise many types; all mean "unusable store"
+        detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        raise StoreError(f"cannot write to {store.url()}: {detail}") from None

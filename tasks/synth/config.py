@@ -1,0 +1,136 @@
+"""The synthesis run's parameters as one typed object (the flow's parameter and the CLI's target).
+
+Validation happens here, when the object is built: an unknown language or task type is one
+clear error before any LLM call.
+
+>>> c = SynthesisConfig(languages=["en", "es"], task_types=["sts"], llm={"base_url": "http://x/v1", "model": "m"})
+>>> [s.key for s in plan_shards(c)]
+['sts/en', 'sts/es']
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from tasks.storage.manifest import ShardEntry, shard_key
+from tasks.synth.languages import LANGUAGES, default_weights, parse_languages
+from tasks.synth.llm import LLMSettings
+from tasks.synth.sampling import shard_seed
+from tasks.synth.task_types import TaskType
+
+DEFAULT_STORE = "file://./data"
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id such as ``20261127-031500-a1b2``."""
+    return f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+class SynthesisConfig(BaseModel):
+    """Everything that defines a synthesis run.
+
+    Args:
+        languages: ISO 639-1 codes of the languages to generate (default: English only).
+        task_types: which of the six task types to generate (default: all).
+        examples_per_shard: examples requested per (task type, language) shard, when
+            ``total_examples`` is not set.
+        total_examples: if set, split this many examples over languages by ``language_weights``
+            and evenly over task types (overrides ``examples_per_shard``).
+        language_weights: relative weight per language (default: English-dominant, REFERENCE §1).
+        seed: run seed; each shard derives its own seed from it.
+        max_tries_per_example: generation attempts per example before giving it up.
+        shard_concurrency: shards in flight at once.
+        shard_retries: Prefect retries of a failed shard before it is marked failed.
+        store: fsspec URL of the store (``file://...`` or ``s3://bucket/prefix``).
+        run_id: the run to create or resume (default: a new timestamped id).
+        llm: how to reach the generator.
+    """
+
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    task_types: list[TaskType] = Field(default_factory=lambda: list(TaskType))
+    examples_per_shard: int = Field(4, ge=1)
+    total_examples: int | None = Field(None, ge=1)
+    language_weights: dict[str, float] | None = None
+    seed: int = 0
+    max_tries_per_example: int = Field(2, ge=1)
+    shard_concurrency: int = Field(4, ge=1)
+    shard_retries: int = Field(1, ge=0)
+    store: str = DEFAULT_STORE
+    run_id: str = Field(default_factory=new_run_id, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    llm: LLMSettings
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _known_languages(cls, value):
+        return parse_languages(value if isinstance(value, str) else ",".join(value))
+
+    @field_validator("task_types", mode="before")
+    @classmethod
+    def _known_task_types(cls, value):
+        return TaskType.parse_list(value if isinstance(value, str) else ",".join(str(getattr(v, "value", v)) for v in value))
+
+    @model_validator(mode="after")
+    def _weights_cover_languages(self):
+        if self.language_weights is not None:
+            unknown = sorted(set(self.language_weights) - set(LANGUAGES))
+            if unknown:
+                raise ValueError(f"language_weights names unknown language(s): {', '.join(unknown)}")
+            if any(w < 0 for w in self.language_weights.values()):
+                raise ValueError("language_weights must not be negative")
+        if self.total_examples is not None and sum(self.weights().values()) <= 0:
+            raise ValueError("the selected languages all have weight 0")
+        return self
+
+    def weights(self) -> dict[str, float]:
+        """Weights of the selected languages (not normalised)."""
+        source = self.language_weights if self.language_weights is not None else default_weights()
+        return {code: source.get(code, 0.0) for code in self.languages}
+
+    def identity(self) -> dict:
+        """The parameters that decide what a run produces; a resumed run must match them."""
+        return {
+            "languages": self.languages,
+            "task_types": [t.value for t in self.task_types],
+            "examples_per_shard": self.examples_per_shard,
+            "total_examples": self.total_examples,
+            "language_weights": self.language_weights,
+            "seed": self.seed,
+            "max_tries_per_example": self.max_tries_per_example,
+        }
+
+
+def apportion(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """Split ``total`` by weights with the largest-remainder method (exact, deterministic).
+
+    >>> apportion(10, {"en": 0.5, "es": 0.3, "fr": 0.2})
+    {'en': 5, 'es': 3, 'fr': 2}
+    """
+    norm = sum(weights.values())
+    quotas = {k: total * w / norm for k, w in weights.items()}
+    counts = {k: int(q) for k, q in quotas.items()}
+    by_remainder = sorted(weights, key=lambda k: (-(quotas[k] - counts[k]), k))
+    for k in by_remainder[: total - sum(counts.values())]:
+        counts[k] += 1
+    return counts
+
+
+def plan_shards(config: SynthesisConfig) -> list[ShardEntry]:
+    """Every shard of the run with its size and seed, in a stable order (language, then type)."""
+    if config.total_examples is None:
+        sizes = {(t, lang): config.examples_per_shard for lang in config.languages for t in config.task_types}
+    else:
+        sizes = {}
+        for lang, n in apportion(config.total_examples, config.weights()).items():
+            per_type = apportion(n, {t: 1.0 for t in config.task_types})
+            sizes.update({(t, lang): k for t, k in per_type.items()})
+    return [
+        ShardEntry(task_type=t.value, language=lang, seed=shard_seed(config.seed, t, lang), requested=n)
+        for (t, lang), n in sizes.items()
+        if n > 0
+    ]
+
+
+__all__ = ["SynthesisConfig", "plan_shards", "apportion", "new_run_id", "shard_key", "DEFAULT_STORE"]

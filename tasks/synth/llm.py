@@ -1,0 +1,222 @@
+"""An OpenAI-compatible chat client for generation: bounded, patient, and accountable.
+
+Wraps ``openai.AsyncOpenAI`` (OpenAI, vLLM, llama.cpp and any compatible server) with
+
+* a semaphore bounding concurrent requests across every shard of a run,
+* per-request timeouts and retries with exponential backoff and full jitter,
+  honouring ``Retry-After`` on 429,
+* JSON mode where the server supports it (switched off once if the server rejects it),
+* token usage and latency recorded for every call.
+
+>>> settings = LLMSettings(base_url="http://127.0.0.1:8080/v1", model="qwen")
+>>> LLMClient(settings, api_key="sk-secret")
+LLMClient(base_url='http://127.0.0.1:8080/v1', model='qwen', api_key='***')
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import openai
+from pydantic import BaseModel, Field
+
+API_KEY_ENV = ("SYNTHEMBED_LLM_API_KEY", "OPENAI_API_KEY")
+
+
+class LLMSettings(BaseModel):
+    """How to reach and drive the generator. The API key is never a setting: see :func:`api_key_from_env`."""
+
+    base_url: str = Field(description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
+    model: str = Field(description="model name as the server knows it")
+    concurrency: int = Field(4, ge=1, description="most requests in flight at once, over the whole run")
+    timeout_s: float = Field(300.0, gt=0, description="per-request timeout")
+    max_retries: int = Field(5, ge=0, description="retries per request on 429, 5xx, timeouts and connection errors")
+    backoff_base_s: float = Field(1.0, ge=0, description="first backoff; doubles each retry, fully jittered")
+    backoff_max_s: float = Field(60.0, ge=0, description="cap on one backoff and on an honoured Retry-After")
+    temperature: float = Field(1.0, ge=0, description="sampling temperature (paper: 1.0)")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling (paper: 1.0)")
+    max_tokens: int = Field(1536, ge=16, description="completion token limit per call")
+    json_mode: bool = Field(True, description="ask for response_format=json_object")
+    extra_body: dict = Field(default_factory=dict, description="server-specific options, e.g. llama.cpp repeat_penalty")
+
+
+def api_key_from_env() -> str | None:
+    """The LLM API key from SYNTHEMBED_LLM_API_KEY or OPENAI_API_KEY (None for local servers)."""
+    return next((os.environ[name] for name in API_KEY_ENV if os.environ.get(name)), None)
+
+
+@dataclass
+class Completion:
+    """One successful call: the text and what it cost."""
+
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    attempts: int
+
+
+@dataclass
+class UsageTotals:
+    """Running totals of a shard's (or a run's) LLM use."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+
+    def add(self, completion: Completion) -> None:
+        self.calls += 1
+        self.prompt_tokens += completion.prompt_tokens
+        self.completion_tokens += completion.completion_tokens
+        self.retries += completion.attempts - 1
+        self.seconds += completion.latency_s
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+class LLMUnavailable(RuntimeError):
+    """The server cannot be used at all (unreachable, wrong model, bad key): stop before spending."""
+
+
+class LLMCallFailed(RuntimeError):
+    """A request failed for good: a non-retryable error, or retries exhausted."""
+
+
+@dataclass
+class _Backoff:
+    base_s: float
+    max_s: float
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Full-jitter exponential delay; never shorter than the server's Retry-After."""
+        jittered = self.rng.uniform(0, min(self.max_s, self.base_s * 2**attempt))
+        return max(jittered, retry_after or 0.0)
+
+
+def _retry_after_seconds(error: openai.APIStatusError) -> float | None:
+    value = error.response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: rare from LLM servers; fall back to backoff
+
+
+class LLMClient:
+    """Chat completions with bounded concurrency, retries and usage accounting.
+
+    Create it inside the event loop that will use it (the flow does).
+    """
+
+    def __init__(self, settings: LLMSettings, api_key: str | None = None):
+        self.settings = settings
+        self._has_key = bool(api_key)
+        self._client = openai.AsyncOpenAI(
+            base_url=settings.base_url,
+            api_key=api_key or "unused-local-key",
+            timeout=settings.timeout_s,
+            max_retries=0,  # retries are ours: backoff, jitter and Retry-After as specified
+        )
+        self._semaphore = asyncio.Semaphore(settings.concurrency)
+        self._backoff = _Backoff(settings.backoff_base_s, settings.backoff_max_s)
+        self._json_mode = settings.json_mode
+
+    def __repr__(self) -> str:
+        key = "'***'" if self._has_key else "None"
+        return f"LLMClient(base_url={self.settings.base_url!r}, model={self.settings.model!r}, api_key={key})"
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def preflight(self) -> None:
+        """Check the server answers and serves the model, before any generation is paid for."""
+        try:
+            models = await self._client.models.list()
+        except openai.AuthenticationError as exc:
+            raise LLMUnavailable(f"the LLM server at {self.settings.base_url} rejected the API key ({exc.status_code})") from None
+        except (openai.APIConnectionError, openai.APITimeoutError, httpx.HTTPError) as exc:
+            raise LLMUnavailable(
+                f"cannot reach the LLM server at {self.settings.base_url} ({type(exc).__name__}); "
+                "start it or pass --llm-base-url"
+            ) from None
+        except openai.APIStatusError as exc:
+            raise LLMUnavailable(f"the LLM server at {self.settings.base_url} answered {exc.status_code} to /models") from None
+        served = [m.id for m in models.data]
+        if served and self.settings.model not in served:
+            raise LLMUnavailable(
+                f"model {self.settings.model!r} is not served at {self.settings.base_url} (served: {', '.join(served[:10])})"
+            )
+
+    async def complete(self, prompt: str, seed: int | None = None) -> Completion:
+        """One chat completion for a single user message, retried as configured.
+
+        ``seed`` makes sampling reproducible on servers that honour it (llama.cpp, vLLM;
+        best effort on OpenAI).
+        """
+        async with self._semaphore:
+            start = time.perf_counter()
+            for attempt in range(self.settings.max_retries + 1):
+                request = self._request(prompt, seed)
+                try:
+                    response = await self._client.chat.completions.create(**request)
+                except openai.BadRequestError as exc:
+                    if "response_format" in request and "response_format" in str(exc):
+                        self._json_mode = False  # server lacks JSON mode: ask in the prompt only
+                        continue
+                    raise LLMCallFailed(f"request rejected (400): {exc.message}") from None
+                except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
+                    raise LLMCallFailed(f"request rejected ({exc.status_code}): {exc.message}") from None
+                except (openai.RateLimitError, openai.InternalServerError, openai.APIStatusError) as exc:
+                    retry_after = _retry_after_seconds(exc) if exc.status_code == 429 else None
+                    error = f"HTTP {exc.status_code}"
+                    if retry_after is not None and retry_after > self.settings.backoff_max_s:
+                        raise LLMCallFailed(
+                            f"HTTP 429: the server asks to wait {retry_after:.0f}s, over backoff_max_s="
+                            f"{self.settings.backoff_max_s:.0f}s; retry the shard later"
+                        ) from None
+                    if exc.status_code < 500 and exc.status_code not in (408, 409, 429):
+                        raise LLMCallFailed(f"request rejected ({exc.status_code}): {exc.message}") from None
+                except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+                    retry_after, error = None, type(exc).__name__
+                else:
+                    if not response.choices:
+                        retry_after, error = None, "response without choices"
+                    else:
+                        choice, usage = response.choices[0], response.usage
+                        return Completion(
+                            text=choice.message.content or "",
+                            finish_reason=choice.finish_reason,
+                            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+                            latency_s=time.perf_counter() - start,
+                            attempts=attempt + 1,
+                        )
+                if attempt == self.settings.max_retries:
+                    break
+                await asyncio.sleep(self._backoff.delay(attempt, retry_after))
+            raise LLMCallFailed(f"{error} after {self.settings.max_retries + 1} attempts")
+
+    def _request(self, prompt: str, seed: int | None) -> dict:
+        request = dict(
+            model=self.settings.model,
+            messages=[{"role": "user", "content": prompt}],
+            temperature=self.settings.temperature,
+            top_p=self.settings.top_p,
+            max_tokens=self.settings.max_tokens,
+        )
+        if seed is not None:
+            request["seed"] = seed
+        if self._json_mode:
+            request["response_format"] = {"type": "json_object"}
+        if self.settings.extra_body:
+            request["extra_body"] = self.settings.extra_body
+        return request

@@ -1,0 +1,165 @@
+"""The synthesis flow under a real Prefect server, against a scripted OpenAI-compatible server.
+
+Faults (429 with Retry-After, 500, stalls past the timeout, malformed JSON) must never put an
+invalid row in storage; failed shards are listed with a retry command, and the retry
+completes exactly them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.cli import main
+from tasks.storage.manifest import ShardStatus, load_manifest
+from tasks.storage.shards import scan_run
+from tasks.storage.store import open_store
+from tasks.synth.parsing import parse_example
+from tasks.synth.task_types import TaskType
+from tests.support.fake_openai import FakeOpenAI
+
+
+def _cli(server: FakeOpenAI, store: str, *extra: str) -> list[str]:
+    return ["synthesize", "--store", store, "--llm-base-url", server.base_url, "--llm-model", server.model,
+            "--timeout", "1", "--max-retries", "2", *extra]
+
+
+class Flaky:
+    """Spanish prompts fail for good; the others see one of each transient fault and bad answer."""
+
+    faults = {0: "429", 2: "stall", 4: "malformed", 6: "wrong_keys", 8: "500"}
+
+    def __init__(self):
+        self.others = 0
+
+    def __call__(self, n: int, prompt: str) -> str:
+        if "Spanish" in prompt:
+            return "500"
+        self.others += 1
+        return self.faults.get(self.others - 1, "ok")
+
+
+def _run_cli(argv: list[str]) -> subprocess.CompletedProcess:
+    """The installed console script in a child process: real exit code, real stderr."""
+    synthembed = str(Path(sys.executable).parent / "synthembed")
+    return subprocess.run([synthembed, *argv], capture_output=True, text=True, timeout=300)
+
+
+def _assert_rows_are_valid(frame: pl.DataFrame) -> None:
+    for row in frame.iter_rows(named=True):
+        placeholders = json.loads(row["placeholders"])
+        fields = parse_example(TaskType(row["task_type"]), row["raw"], row["language"], placeholders)
+        assert fields  # every stored row re-validates from its raw answer
+
+
+def test_faults_are_counted_failed_shards_listed_and_the_retry_completes_them(prefect_api, tmp_path):
+    store_url = f"file://{tmp_path}/store"
+    extra = ["--languages", "en,es", "--task-types", "retrieval,sts", "--examples-per-shard", "3",
+             "--run-id", "faulty", "--shard-retries", "0"]
+    with FakeOpenAI(policy=Flaky(), retry_after_s=0.2, stall_s=1.5) as server:
+        first = _run_cli(_cli(server, store_url, *extra))
+    assert first.returncode == 1, first.stderr
+    assert {kind for _, kind in server.requests} == {"ok", "429", "500", "stall", "malformed", "wrong_keys"}
+    err = first.stderr
+    assert "2 shard(s) failed" in err and "retrieval/es" in err and "sts/es" in err
+    assert "--run-id faulty" in err and "synthembed synthesize" in err
+
+    store = open_store(store_url)
+    manifest = load_manifest(store, "faulty")
+    statuses = {k: e.status for k, e in manifest.shards.items()}
+    assert statuses == {"retrieval/en": ShardStatus.COMPLETE, "sts/en": ShardStatus.COMPLETE,
+                        "retrieval/es": ShardStatus.FAILED, "sts/es": ShardStatus.FAILED}
+    assert "HTTP 500 after 3 attempts" in manifest.shards["sts/es"].error
+    rejects = {k: v for e in manifest.shards.values() for k, v in e.rejects.items()}
+    assert rejects.get("invalid_json", 0) + rejects.get("brainstorm_invalid_json", 0) >= 1
+    assert rejects.get("missing_key", 0) + rejects.get("brainstorm_not_object", 0) >= 1
+    assert sum(e.usage.get("retries", 0) for e in manifest.shards.values()) >= 3  # 429, stall, 500 retried
+    frame = scan_run(store, "faulty").collect()
+    assert set(frame["language"]) == {"en"} and frame.height == manifest.total_rows() > 0
+    _assert_rows_are_valid(frame)
+    complete_before = {k: e.model_dump() for k, e in manifest.shards.items() if e.status is ShardStatus.COMPLETE}
+
+    # The server recovers; the printed retry command redoes only the failed shards.
+    with FakeOpenAI() as healed:
+        retry = _run_cli(_cli(healed, store_url, *extra))
+    assert retry.returncode == 0, retry.stderr
+    after = load_manifest(store, "faulty")
+    assert all(e.status is ShardStatus.COMPLETE for e in after.shards.values())
+    assert {k: after.shards[k].model_dump() for k in complete_before} == complete_before  # untouched
+    assert after.shards["sts/es"].attempts == 2
+    frame = scan_run(store, "faulty").collect()
+    assert frame.height == after.total_rows() and frame["example_id"].n_unique() == frame.height
+    assert len(list((tmp_path / "store/runs/faulty/data").rglob("*.parquet"))) == 4
+    _assert_rows_are_valid(frame)
+
+
+def test_flow_and_one_task_run_per_shard_are_recorded_in_prefect(prefect_api, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with FakeOpenAI() as server:
+        assert main(_cli(server, f"file://{tmp_path}", "--languages", "en,de", "--task-types", "sts,short_short",
+                         "--examples-per-shard", "2", "--run-id", "recorded")) == 0
+
+    async def runs():
+        async with get_client() as client:
+            flows = await client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["synthesize-recorded"])))
+            tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [flows[0].id]}))
+            artifacts = await client.read_artifacts()
+            return flows, tasks, artifacts
+
+    flows, tasks, artifacts = asyncio.run(runs())
+    assert [f.state.type.value for f in flows] == ["COMPLETED"]
+    shard_runs = sorted(t.name for t in tasks if t.name.startswith("synth-"))
+    assert shard_runs == ["synth-short_short-de", "synth-short_short-en", "synth-sts-de", "synth-sts-en"]
+    assert all(t.state.type.value == "COMPLETED" for t in tasks)
+    table = [a for a in artifacts if a.key == "synthesis-shards" and a.flow_run_id == flows[0].id]
+    assert table and "sts/de" in str(table[0].data)
+
+
+def test_synthesis_into_s3(prefect_api, s3_env, tmp_path):
+    with FakeOpenAI() as server:
+        assert main(_cli(server, "s3://synthembed-flow/team", "--languages", "fr", "--task-types", "bitext,classification",
+                         "--examples-per-shard", "2", "--run-id", "s3run")) == 0
+    store = open_store("s3://synthembed-flow/team")
+    frame = scan_run(store, "s3run").collect()
+    assert frame.height == 4 and set(frame["task_type"]) == {"bitext", "classification"}
+    assert store.fs.exists("synthembed-flow/team/runs/s3run/data/task_type=bitext/language=fr/part-00000.parquet")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--languages", "en,klingon"], "unknown language code(s): klingon"),
+    (["--task-types", "reranking"], "unknown task type(s): reranking"),
+    (["--examples-per-shard", "0"], "examples_per_shard"),
+])
+def test_bad_input_is_one_clear_error_before_any_llm_call(args, message, tmp_path, capsys):
+    with FakeOpenAI() as server:
+        assert main(_cli(server, f"file://{tmp_path}", *args)) == 2
+    assert message in capsys.readouterr().err
+    assert server.requests == []
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unreachable_llm_server_is_reported_before_any_data_is_planned(tmp_path, capsys):
+    from infra.services.process import free_port
+
+    argv = ["synthesize", "--store", f"file://{tmp_path}", "--llm-base-url", f"http://127.0.0.1:{free_port()}/v1",
+            "--llm-model", "m", "--languages", "en"]
+    assert main(argv) == 2
+    assert "cannot reach the LLM server" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_s3_credentials_are_reported_before_any_llm_call(tmp_path, capsys, monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeOpenAI() as server:
+        assert main(_cli(server, "s3://bucket/x", "--languages", "en")) == 2
+    assert "needs credentials" in capsys.readouterr().err
+    assert server.requests == []

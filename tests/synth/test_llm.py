@@ -1,0 +1,103 @@
+"""The LLM client against a real HTTP server that misbehaves on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tasks.synth.llm import LLMCallFailed, LLMClient, LLMSettings, LLMUnavailable
+from tests.support.fake_openai import FakeOpenAI
+
+
+def _settings(server: FakeOpenAI, **overrides) -> LLMSettings:
+    defaults = dict(timeout_s=1.0, max_retries=3, backoff_base_s=0.05, backoff_max_s=2.0)
+    return LLMSettings(base_url=server.base_url, model=server.model, **{**defaults, **overrides})
+
+
+async def _complete(settings: LLMSettings, n: int = 1, **kwargs):
+    client = LLMClient(settings, **kwargs)
+    try:
+        return await asyncio.gather(*(client.complete('Return "S1", "S2", "S3".') for _ in range(n)))
+    finally:
+        await client.close()
+
+
+def test_429_is_retried_after_the_retry_after_delay():
+    with FakeOpenAI(policy=lambda n, p: "429" if n == 0 else "ok", retry_after_s=0.6) as server:
+        [completion] = asyncio.run(_complete(_settings(server)))
+    (t0, _), (t1, _) = server.requests
+    assert t1 - t0 >= 0.6, "the retry came before Retry-After allowed it"
+    assert completion.attempts == 2 and completion.completion_tokens > 0
+
+
+def test_retry_after_beyond_the_cap_fails_fast():
+    with FakeOpenAI(policy=lambda n, p: "429", retry_after_s=30) as server:
+        with pytest.raises(LLMCallFailed, match="asks to wait 30s"):
+            asyncio.run(_complete(_settings(server)))
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("fault", ["500", "stall"])
+def test_server_errors_and_timeouts_are_retried_then_succeed(fault):
+    with FakeOpenAI(policy=lambda n, p: fault if n < 2 else "ok", stall_s=1.5) as server:
+        [completion] = asyncio.run(_complete(_settings(server)))
+    assert completion.attempts == 3
+
+
+def test_retries_are_bounded_and_the_error_is_named():
+    with FakeOpenAI(policy=lambda n, p: "500") as server:
+        with pytest.raises(LLMCallFailed, match="HTTP 500 after 4 attempts"):
+            asyncio.run(_complete(_settings(server)))
+    assert len(server.requests) == 4
+
+
+def test_backoff_grows_with_jitter():
+    with FakeOpenAI(policy=lambda n, p: "500") as server:
+        with pytest.raises(LLMCallFailed):
+            asyncio.run(_complete(_settings(server, max_retries=4, backoff_base_s=0.1, backoff_max_s=0.8)))
+    gaps = [b[0] - a[0] for a, b in zip(server.requests, server.requests[1:])]
+    assert len(gaps) == 4 and all(g <= 0.8 + 0.3 for g in gaps)  # capped (plus scheduling slack)
+
+
+def test_json_mode_is_dropped_once_when_the_server_rejects_it():
+    async def run(settings):
+        client = LLMClient(settings)
+        first = await client.complete('Return "S1".')
+        rest = await asyncio.gather(*(client.complete('Return "S1".') for _ in range(2)))
+        await client.close()
+        return [first, *rest]
+
+    with FakeOpenAI(policy=lambda n, p: "no_json_mode") as server:
+        completions = asyncio.run(run(_settings(server)))
+    assert all(c.text.startswith("{") for c in completions)
+    assert len(server.requests) == 4  # one rejected JSON-mode request, then three plain ones
+
+
+def test_concurrency_is_bounded_across_all_callers():
+    with FakeOpenAI(policy=lambda n, p: "ok") as server:
+        asyncio.run(_complete(_settings(server, concurrency=3), n=12))
+    assert server.max_in_flight == 3
+
+
+def test_preflight_reports_an_unreachable_server():
+    from infra.services.process import free_port
+
+    settings = LLMSettings(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", timeout_s=2)
+    client = LLMClient(settings)
+    with pytest.raises(LLMUnavailable, match="cannot reach the LLM server"):
+        asyncio.run(client.preflight())
+
+
+def test_preflight_reports_a_model_the_server_does_not_serve():
+    with FakeOpenAI() as server:
+        client = LLMClient(LLMSettings(base_url=server.base_url, model="gpt-7"))
+        with pytest.raises(LLMUnavailable, match="'gpt-7' is not served"):
+            asyncio.run(client.preflight())
+    assert server.requests == []  # /models only: no generation was paid for
+
+
+def test_the_api_key_never_shows_in_repr():
+    client = LLMClient(LLMSettings(base_url="http://127.0.0.1:1/v1", model="m"), api_key="sk-very-secret")
+    assert "sk-very-secret" not in repr(client) and "***" in repr(client)
