@@ -1,6 +1,8 @@
 """The ``synthembed`` command line.
 
     synthembed synthesize --languages en,es --task-types retrieval,sts --examples-per-shard 4
+    synthembed retry --run-id RUN_ID          # redo only what failed
+    synthembed status --run-id RUN_ID         # shards, rejects, tokens
 
 Without ``--llm-base-url`` the embedded llama.cpp server (Qwen2.5-Coder-0.5B) is started on
 127.0.0.1 for the run and stopped afterwards. Exit codes: 0 every shard complete, 1 some
@@ -17,11 +19,17 @@ from contextlib import nullcontext
 
 from pydantic import ValidationError
 
-from tasks.storage.manifest import ParameterMismatch
+from tasks.report import format_table
+from tasks.storage.manifest import ParameterMismatch, load_manifest
 from tasks.storage.store import StoreError, check_store, open_store
 from tasks.synth.config import DEFAULT_STORE, SynthesisConfig
-from tasks.synth.languages import parse_weights
-from tasks.synth.llm import LLMClient, LLMSettings, LLMUnavailable, api_key_from_env
+from tasks.synth.languages import parse_languages, parse_weights
+from tasks.secrets import SecretUnavailable, llm_api_key
+from tasks.synth.llm import LLMClient, LLMSettings, LLMUnavailable
+from tasks.synth.run import retry_plan, shard_table, task_type_table
+
+# Errors that mean "fix the input or the environment": one line on stderr, exit code 2.
+USER_ERRORS = (StoreError, LLMUnavailable, ParameterMismatch, SecretUnavailable)
 
 
 def _synthesize_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,12 +51,38 @@ def _synthesize_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tokens", type=int, default=1536, help="completion token limit per call")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per LLM request (default: 300)")
     p.add_argument("--max-retries", type=int, default=5, help="retries per LLM request (default: 5)")
+    _budget_arguments(p)
+    p.add_argument("--price-input", type=float, default=0.0, help="USD per million prompt tokens (cost estimate)")
+    p.add_argument("--price-output", type=float, default=0.0, help="USD per million completion tokens")
+
+
+def _budget_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--budget-tokens", type=int, help="start no new shard once the run used this many tokens")
+    p.add_argument("--budget-usd", type=float, help="start no new shard once the estimated cost reaches this")
+
+
+def _status_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="show a synthesis run's shards and per-task-type yield")
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--store", default=DEFAULT_STORE)
+
+
+def _retry_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("retry", help="redo only the failed or unfinished shards of a synthesis run")
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--store", default=DEFAULT_STORE)
+    p.add_argument("--languages", help="only shards of these languages (default: all unfinished)")
+    p.add_argument("--llm-base-url", help="another endpoint than the run's (e.g. the server moved)")
+    p.add_argument("--llm-model", help="model name on that endpoint")
+    _budget_arguments(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synthembed", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _synthesize_parser(sub)
+    _status_parser(sub)
+    _retry_parser(sub)
     return parser
 
 
@@ -60,72 +94,130 @@ def _config(args: argparse.Namespace, base_url: str, model: str, extra_body: dic
         examples_per_shard=args.examples_per_shard, total_examples=args.total_examples,
         language_weights=parse_weights(args.language_weights) if args.language_weights else None,
         seed=args.seed, shard_concurrency=args.shard_concurrency, shard_retries=args.shard_retries,
-        store=args.store, llm=llm,
+        store=args.store, llm=llm, budget_tokens=args.budget_tokens, budget_usd=args.budget_usd,
+        price_input_per_mtok=args.price_input, price_output_per_mtok=args.price_output,
     )
     if args.run_id:
         fields["run_id"] = args.run_id
     return SynthesisConfig(**fields)
 
 
-def _retry_command(argv: list[str], run_id: str) -> str:
-    """The same command with ``--run-id`` set: re-running it redoes only unfinished shards."""
-    kept, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg == "--run-id":
-            skip = True
-            continue
-        if not arg.startswith("--run-id="):
-            kept.append(arg)
-    return shlex.join(["synthembed", *kept, "--run-id", run_id])
-
-
 async def _preflight(config: SynthesisConfig) -> None:
     """Cheap checks that turn a bad store or LLM endpoint into one clear error before any spend."""
     await asyncio.to_thread(check_store, open_store(config.store))
-    client = LLMClient(config.llm, api_key_from_env())
+    client = LLMClient(config.llm, llm_api_key())
     try:
         await client.preflight()
     finally:
         await client.close()
 
 
-def synthesize_command(args: argparse.Namespace, argv: list[str]) -> int:
-    from flows.synthesize import SynthesisIncomplete, synthesize  # imports Prefect: keep --help fast
-    from infra.services.llama import RECOMMENDED_EXTRA_BODY, local_llm
-
+def _llm_flags_ok(args: argparse.Namespace) -> bool:
     if bool(args.llm_base_url) != bool(args.llm_model):
         print("error: --llm-base-url and --llm-model go together (the server and its model's name); "
               "give neither to use the embedded server", file=sys.stderr)
+        return False
+    return True
+
+
+def synthesize_command(args: argparse.Namespace) -> int:
+    if not _llm_flags_ok(args):
         return 2
     try:  # validate every parameter before starting anything
         _config(args, args.llm_base_url or "http://127.0.0.1:1/v1", args.llm_model or "embedded", {})
     except (ValidationError, ValueError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    embedded = local_llm() if not args.llm_base_url else nullcontext()
-    with embedded as llm:
+    return _run(lambda base_url, model, extra: _config(args, base_url, model, extra),
+                None if args.llm_base_url else "embedded", args.llm_base_url, args.llm_model)
+
+
+def retry_command(args: argparse.Namespace) -> int:
+    """Redo the failed or unfinished shards of a run with its original parameters and seeds."""
+    from infra.services.llama import MODEL_ALIAS
+
+    if not _llm_flags_ok(args):
+        return 2
+    try:
+        store = open_store(args.store)
+        manifest = load_manifest(store, args.run_id)
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if manifest is None:
+        print(f"error: no synthesis run {args.run_id!r} in {store.url()}", file=sys.stderr)
+        return 2
+    only = parse_languages(args.languages) if args.languages else None
+    stored, todo = retry_plan(manifest, args.store, only)
+    if not todo:
+        print(f"nothing to retry: every {'selected ' if only else ''}shard of {args.run_id} is complete")
+        return 0
+    print(f"retrying {len(todo)} shard(s) of {args.run_id}: {', '.join(todo)}", file=sys.stderr)
+    embedded = not args.llm_base_url and stored.llm.model == MODEL_ALIAS
+    base_url = args.llm_base_url or stored.llm.base_url
+    model = args.llm_model or stored.llm.model
+
+    def config(url: str, name: str, extra: dict) -> SynthesisConfig:
+        llm = stored.llm.model_copy(update={"base_url": url, "model": name, "extra_body": extra or stored.llm.extra_body})
+        budget = {k: getattr(args, k) for k in ("budget_tokens", "budget_usd") if getattr(args, k) is not None}
+        return stored.model_copy(update={"llm": llm, **budget})
+
+    return _run(config, "embedded" if embedded else None, base_url, model, only_shards=todo)
+
+
+def _run(make_config, embedded: str | None, base_url: str | None, model: str | None,
+         only_shards: list[str] | None = None) -> int:
+    """Start the embedded LLM if asked, preflight, run the flow, print the outcome."""
+    from flows.synthesize import SynthesisIncomplete, synthesize  # imports Prefect: keep --help fast
+    from infra.services.llama import RECOMMENDED_EXTRA_BODY, local_llm
+
+    with local_llm() if embedded else nullcontext() as llm:
         if llm is not None:
             print(f"started the embedded LLM server at {llm.base_url} ({llm.model})", file=sys.stderr)
-        base_url, model = (llm.base_url, llm.model) if llm else (args.llm_base_url, args.llm_model)
-        config = _config(args, base_url, model, RECOMMENDED_EXTRA_BODY if llm else {})
+            config = make_config(llm.base_url, llm.model, RECOMMENDED_EXTRA_BODY)
+        else:
+            config = make_config(base_url, model, {})
         try:
             asyncio.run(_preflight(config))
-            summary = asyncio.run(synthesize(config))
-        except (StoreError, LLMUnavailable, ParameterMismatch) as exc:
+            summary = asyncio.run(synthesize(config, only_shards=only_shards))
+        except USER_ERRORS as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except SynthesisIncomplete as exc:
             summary = exc.summary
     _print_summary(summary)
+    print_run_tables(open_store(config.store), summary.run_id)
     if not summary.ok:
-        print(f"\n{len(summary.shards_failed)} shard(s) failed:", file=sys.stderr)
+        if summary.stopped_reason:
+            print(f"\nstopped early: {summary.stopped_reason}", file=sys.stderr)
+        print(f"\n{len(summary.shards_failed)} shard(s) not complete:", file=sys.stderr)
         for key, error in summary.failed_errors.items():
             print(f"  {key}: {error}", file=sys.stderr)
-        print(f"\nRetry only the unfinished shards with:\n  {_retry_command(argv, summary.run_id)}", file=sys.stderr)
+        retry = shlex.join(["synthembed", "retry", "--run-id", summary.run_id, "--store", config.store])
+        print(f"\nRetry only the failed shards (same parameters and seeds) with:\n  {retry}", file=sys.stderr)
         return 1
+    return 0
+
+
+def print_run_tables(store, run_id: str, shards: bool = False) -> None:
+    """The per-task-type yield (and optionally every shard) of a run, as terminal tables."""
+    manifest = load_manifest(store, run_id)
+    if shards:
+        print(format_table([{k: v for k, v in row.items() if k != "error"} for row in shard_table(manifest)]))
+        print()
+    print(format_table(task_type_table(manifest)))
+
+
+def status_command(args: argparse.Namespace) -> int:
+    try:
+        store = open_store(args.store)
+        if load_manifest(store, args.run_id) is None:
+            print(f"error: no synthesis run {args.run_id!r} in {store.url()}", file=sys.stderr)
+            return 2
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print_run_tables(store, args.run_id, shards=True)
     return 0
 
 
@@ -140,7 +232,7 @@ def _print_summary(summary) -> None:
     rate = summary.rows / summary.seconds if summary.seconds else 0.0
     print(f"run {summary.run_id}: {summary.rows} rows from {summary.shards_complete} complete shard(s) "
           f"in {summary.seconds:.0f}s ({rate:.2f} rows/s, {summary.completion_tokens / max(summary.seconds, 1e-9):.1f} "
-          f"generated tokens/s, {tokens} tokens in {summary.llm_calls} calls)")
+          f"generated tokens/s, {tokens} tokens in {summary.llm_calls} calls, est. ${summary.cost_usd:.4f})")
     print(f"data:     {summary.data_url}")
     print(f"manifest: {summary.manifest_url}")
 
@@ -149,7 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     if args.command == "synthesize":
-        return synthesize_command(args, argv)
+        return synthesize_command(args)
+    if args.command == "retry":
+        return retry_command(args)
+    if args.command == "status":
+        return status_command(args)
     return 2
 
 

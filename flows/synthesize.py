@@ -17,8 +17,17 @@ from tasks.progress import Progress
 from tasks.storage.manifest import ShardEntry, ShardStatus
 from tasks.storage.store import Store, check_store, open_store
 from tasks.synth.config import SynthesisConfig
-from tasks.synth.llm import LLMClient, api_key_from_env
-from tasks.synth.run import RunLedger, SynthesisSummary, prepare_run, run_shard, shard_table, summarize
+from tasks.secrets import llm_api_key
+from tasks.synth.llm import LLMClient
+from tasks.synth.run import (
+    RunLedger,
+    SynthesisSummary,
+    budget_reached,
+    prepare_run,
+    run_shard,
+    shard_table,
+    summarize,
+)
 
 
 class SynthesisIncomplete(RuntimeError):
@@ -47,19 +56,21 @@ async def synthesize_shard(client: LLMClient, store: Store, ledger: RunLedger, e
 
 
 @flow(name="synthesize", flow_run_name="synthesize-{config.run_id}", log_prints=True)
-async def synthesize(config: SynthesisConfig) -> SynthesisSummary:
+async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = None) -> SynthesisSummary:
     """Generate E5-style synthetic training data into ``{store}/runs/{run_id}/``.
 
     Args:
         config: languages, task types, sizes, seed, store URL, run id and LLM endpoint.
+        only_shards: redo only these unfinished shards (keys like ``sts/es``); default all.
     """
     logger, started = get_run_logger(), time.perf_counter()
     store = open_checked_store(config.store)
     manifest = prepare_run(store, config)
-    todo = manifest.unfinished()
+    manifest.stopped_reason = None  # a new attempt; set again if the budget stops it
+    todo = [e for e in manifest.unfinished() if only_shards is None or e.key in only_shards]
     logger.info("run %s: %d shard(s) planned, %d to do", config.run_id, len(manifest.shards), len(todo))
 
-    client = LLMClient(config.llm, api_key_from_env())
+    client = LLMClient(config.llm, llm_api_key())
     await client.preflight()
     ledger = RunLedger(store, manifest)
     progress = Progress(sum(e.requested for e in todo), "examples", logger)
@@ -68,6 +79,9 @@ async def synthesize(config: SynthesisConfig) -> SynthesisSummary:
 
     async def one(entry: ShardEntry) -> None:
         async with in_flight:
+            if reason := budget_reached(config, ledger.manifest):
+                await ledger.stop(reason)  # in-flight shards finish; this one stays pending
+                return
             state = await shard_task(client, store, ledger, entry, config, progress, return_state=True)
         if not state.is_completed():
             await ledger.update(entry.key, status=ShardStatus.FAILED, error=str(state.message or state.name)[:500])
@@ -76,7 +90,7 @@ async def synthesize(config: SynthesisConfig) -> SynthesisSummary:
     progress.close()
     await client.close()
 
-    summary = summarize(store, manifest, started)
+    summary = summarize(store, manifest, config, started)
     await create_table_artifact(
         key="synthesis-shards", table=shard_table(manifest), description=f"Synthesis run {config.run_id}: {summary.rows} rows"
     )

@@ -62,6 +62,7 @@ class Manifest(BaseModel):
     created_at: str = Field(default_factory=utc_now)
     updated_at: str = Field(default_factory=utc_now)
     parameters: dict = Field(default_factory=dict)
+    config: dict = Field(default_factory=dict)  # the full run configuration (no secrets), for retries
     shards: dict[str, ShardEntry] = Field(default_factory=dict)
     stopped_reason: str | None = None
 

@@ -63,6 +63,8 @@ def _storage_options(store: Store) -> dict | None:
     options = {"aws_endpoint_url": kwargs["endpoint_url"]} if kwargs.get("endpoint_url") else {}
     if kwargs.get("region_name"):
         options["aws_region"] = kwargs["region_name"]
+    if getattr(store.fs, "key", None):  # credentials from a Secret block, not the environment
+        options.update(aws_access_key_id=store.fs.key, aws_secret_access_key=store.fs.secret)
     return options or None
 
 

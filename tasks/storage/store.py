@@ -23,6 +23,8 @@ from pathlib import Path
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from tasks.secrets import S3_BLOCK_ENV, s3_credentials
+
 ENDPOINT_ENV = ("SYNTHEMBED_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
 
@@ -80,17 +82,20 @@ def _s3_filesystem() -> fsspec.AbstractFileSystem:
     # botocore would otherwise probe the EC2 metadata address for credentials: nothing may
     # leave loopback here, and a missing key should be a clear error, not a 1 s timeout.
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-    if not (os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")) and not os.environ.get("AWS_PROFILE"):
+    credentials = s3_credentials() or {}
+    in_env = os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if not (credentials or in_env or os.environ.get("AWS_PROFILE")):
         raise StoreError(
             "s3:// store needs credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-            "(or AWS_PROFILE), and SYNTHEMBED_S3_ENDPOINT_URL for a non-AWS server"
+            f"(or AWS_PROFILE, or {S3_BLOCK_ENV} naming a Prefect Secret block), and "
+            "SYNTHEMBED_S3_ENDPOINT_URL for a non-AWS server"
         )
     endpoint = next((os.environ[n] for n in ENDPOINT_ENV if os.environ.get(n)), None)
     client_kwargs = {"endpoint_url": endpoint} if endpoint else {}
     if os.environ.get("AWS_REGION"):
         client_kwargs["region_name"] = os.environ["AWS_REGION"]
     # skip_instance_cache: credentials may change between calls (tests, rotated keys).
-    return fsspec.filesystem("s3", client_kwargs=client_kwargs, skip_instance_cache=True)
+    return fsspec.filesystem("s3", client_kwargs=client_kwargs, skip_instance_cache=True, **credentials)
 
 
 def open_store(url: str) -> Store:

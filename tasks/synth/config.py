@@ -47,6 +47,10 @@ class SynthesisConfig(BaseModel):
         store: fsspec URL of the store (``file://...`` or ``s3://bucket/prefix``).
         run_id: the run to create or resume (default: a new timestamped id).
         llm: how to reach the generator.
+        budget_tokens: stop starting new shards once the run has used this many tokens.
+        budget_usd: stop starting new shards once the run's estimated cost reaches this.
+        price_input_per_mtok / price_output_per_mtok: USD per million prompt / completion
+            tokens of the model, for the cost estimate (0 for a local server).
     """
 
     languages: list[str] = Field(default_factory=lambda: ["en"])
@@ -61,6 +65,14 @@ class SynthesisConfig(BaseModel):
     store: str = DEFAULT_STORE
     run_id: str = Field(default_factory=new_run_id, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
     llm: LLMSettings
+    budget_tokens: int | None = Field(None, ge=1)
+    budget_usd: float | None = Field(None, gt=0)
+    price_input_per_mtok: float = Field(0.0, ge=0)
+    price_output_per_mtok: float = Field(0.0, ge=0)
+
+    def cost_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
+        """Estimated spend for a token count at this run's prices."""
+        return (prompt_tokens * self.price_input_per_mtok + completion_tokens * self.price_output_per_mtok) / 1e6
 
     @field_validator("languages", mode="before")
     @classmethod

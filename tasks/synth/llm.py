@@ -16,7 +16,6 @@ LLMClient(base_url='http://127.0.0.1:8080/v1', model='qwen', api_key='***')
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -25,11 +24,10 @@ import httpx
 import openai
 from pydantic import BaseModel, Field
 
-API_KEY_ENV = ("SYNTHEMBED_LLM_API_KEY", "OPENAI_API_KEY")
 
 
 class LLMSettings(BaseModel):
-    """How to reach and drive the generator. The API key is never a setting: see :func:`api_key_from_env`."""
+    """How to reach and drive the generator. The API key is never a setting: see :func:`tasks.secrets.llm_api_key`."""
 
     base_url: str = Field(description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
     model: str = Field(description="model name as the server knows it")
@@ -43,11 +41,6 @@ class LLMSettings(BaseModel):
     max_tokens: int = Field(1536, ge=16, description="completion token limit per call")
     json_mode: bool = Field(True, description="ask for response_format=json_object")
     extra_body: dict = Field(default_factory=dict, description="server-specific options, e.g. llama.cpp repeat_penalty")
-
-
-def api_key_from_env() -> str | None:
-    """The LLM API key from SYNTHEMBED_LLM_API_KEY or OPENAI_API_KEY (None for local servers)."""
-    return next((os.environ[name] for name in API_KEY_ENV if os.environ.get(name)), None)
 
 
 @dataclass

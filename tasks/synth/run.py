@@ -47,6 +47,7 @@ def prepare_run(store: Store, config: SynthesisConfig) -> Manifest:
         return manifest
     manifest = Manifest(run_id=config.run_id, parameters=config.identity())
     manifest.parameters["model"] = config.llm.model
+    manifest.config = config.model_dump(mode="json")
     manifest.shards = {entry.key: entry for entry in plan_shards(config)}
     save_manifest(store, manifest)
     return manifest
@@ -65,6 +66,31 @@ class RunLedger:
             self.manifest.shards[key] = entry
             await asyncio.to_thread(save_manifest, self.store, self.manifest)
             return entry
+
+    async def stop(self, reason: str) -> None:
+        """Record why the run stopped starting shards (once)."""
+        async with self._lock:
+            if self.manifest.stopped_reason != reason:
+                self.manifest.stopped_reason = reason
+                await asyncio.to_thread(save_manifest, self.store, self.manifest)
+
+
+def spend(manifest: Manifest) -> tuple[int, int]:
+    """(prompt, completion) tokens used by the run so far, over all shards and attempts."""
+    entries = manifest.shards.values()
+    return (int(sum(e.usage.get("prompt_tokens", 0) for e in entries)),
+            int(sum(e.usage.get("completion_tokens", 0) for e in entries)))
+
+
+def budget_reached(config: SynthesisConfig, manifest: Manifest) -> str | None:
+    """Why no new shard may start (token or spend budget used up), or None."""
+    prompt, completion = spend(manifest)
+    if config.budget_tokens is not None and prompt + completion >= config.budget_tokens:
+        return f"token budget reached: {prompt + completion} of {config.budget_tokens} tokens used"
+    cost = config.cost_usd(prompt, completion)
+    if config.budget_usd is not None and cost >= config.budget_usd:
+        return f"spend budget reached: ${cost:.4f} of ${config.budget_usd:.4f} estimated"
+    return None
 
 
 def pair_weights(config: SynthesisConfig) -> dict[str, float]:
@@ -139,6 +165,8 @@ class SynthesisSummary(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     llm_calls: int
+    cost_usd: float
+    stopped_reason: str | None
     seconds: float
 
     @property
@@ -146,7 +174,7 @@ class SynthesisSummary(BaseModel):
         return not self.shards_failed
 
 
-def summarize(store: Store, manifest: Manifest, started: float) -> SynthesisSummary:
+def summarize(store: Store, manifest: Manifest, config: SynthesisConfig, started: float) -> SynthesisSummary:
     entries = list(manifest.shards.values())
     usage = lambda name: int(sum(e.usage.get(name, 0) for e in entries))  # noqa: E731
     failed = [e for e in entries if e.status is not ShardStatus.COMPLETE]
@@ -162,6 +190,8 @@ def summarize(store: Store, manifest: Manifest, started: float) -> SynthesisSumm
         prompt_tokens=usage("prompt_tokens"),
         completion_tokens=usage("completion_tokens"),
         llm_calls=usage("calls"),
+        cost_usd=round(config.cost_usd(usage("prompt_tokens"), usage("completion_tokens")), 6),
+        stopped_reason=manifest.stopped_reason,
         seconds=round(time.perf_counter() - started, 2),
     )
 
@@ -183,3 +213,35 @@ def shard_table(manifest: Manifest) -> list[dict]:
         }
         for e in manifest.shards.values()
     ]
+
+
+def task_type_table(manifest: Manifest) -> list[dict]:
+    """Per task type: rows kept, LLM calls, valid-JSON rate and keep rate over all attempts."""
+    groups: dict[str, list[ShardEntry]] = {}
+    for entry in manifest.shards.values():
+        groups.setdefault(entry.task_type, []).append(entry)
+    table = []
+    for task_type, entries in groups.items():
+        calls = int(sum(e.usage.get("calls", 0) for e in entries))
+        invalid = sum(v for e in entries for k, v in e.rejects.items() if k.endswith("invalid_json"))
+        rejected = sum(sum(e.rejects.values()) for e in entries)
+        rows = sum(e.rows for e in entries)
+        table.append({
+            "task_type": task_type,
+            "shards": f"{sum(e.status is ShardStatus.COMPLETE for e in entries)}/{len(entries)}",
+            "rows": rows,
+            "calls": calls,
+            "valid_json": f"{(calls - invalid) / calls:.0%}" if calls else "-",
+            "rejected": rejected,
+            "completion_tokens": int(sum(e.usage.get("completion_tokens", 0) for e in entries)),
+        })
+    return table
+
+
+def retry_plan(manifest: Manifest, store_url: str, languages: list[str] | None = None) -> tuple[SynthesisConfig, list[str]]:
+    """The run's original configuration and the unfinished shards to redo (optionally by language)."""
+    if not manifest.config:
+        raise ValueError(f"run {manifest.run_id!r} has no stored configuration to retry with")
+    config = SynthesisConfig.model_validate({**manifest.config, "store": store_url})
+    todo = [e.key for e in manifest.unfinished() if languages is None or e.language in languages]
+    return config, todo

@@ -67,8 +67,9 @@ def test_faults_are_counted_failed_shards_listed_and_the_retry_completes_them(pr
     assert first.returncode == 1, first.stderr
     assert {kind for _, kind in server.requests} == {"ok", "429", "500", "stall", "malformed", "wrong_keys"}
     err = first.stderr
-    assert "2 shard(s) failed" in err and "retrieval/es" in err and "sts/es" in err
-    assert "--run-id faulty" in err and "synthembed synthesize" in err
+    assert "2 shard(s) not complete" in err and "retrieval/es" in err and "sts/es" in err
+    retry_line = err.strip().splitlines()[-1].strip()
+    assert retry_line == f"synthembed retry --run-id faulty --store {store_url}"
 
     store = open_store(store_url)
     manifest = load_manifest(store, "faulty")
@@ -83,12 +84,20 @@ def test_faults_are_counted_failed_shards_listed_and_the_retry_completes_them(pr
     frame = scan_run(store, "faulty").collect()
     assert set(frame["language"]) == {"en"} and frame.height == manifest.total_rows() > 0
     _assert_rows_are_valid(frame)
+    status = _run_cli(["status", "--run-id", "faulty", "--store", store_url])
+    assert status.returncode == 0 and "sts/es" in status.stdout and "failed" in status.stdout
+    assert "valid_json" in status.stdout  # the per-task-type yield table
     complete_before = {k: e.model_dump() for k, e in manifest.shards.items() if e.status is ShardStatus.COMPLETE}
 
-    # The server recovers; the printed retry command redoes only the failed shards.
+    nothing = _run_cli(["retry", "--run-id", "faulty", "--store", store_url, "--languages", "en"])
+    assert nothing.returncode == 0 and "nothing to retry" in nothing.stdout
+
+    # The server recovers (at a new address); the printed retry command redoes only the failed shards.
     with FakeOpenAI() as healed:
-        retry = _run_cli(_cli(healed, store_url, *extra))
+        retry = _run_cli([*retry_line.split()[1:], "--llm-base-url", healed.base_url, "--llm-model", healed.model])
     assert retry.returncode == 0, retry.stderr
+    assert "retrying 2 shard(s) of faulty: retrieval/es, sts/es" in retry.stderr
+    assert len(healed.requests) >= 6  # brainstorm + 3 + 3 examples, all for the Spanish shards
     after = load_manifest(store, "faulty")
     assert all(e.status is ShardStatus.COMPLETE for e in after.shards.values())
     assert {k: after.shards[k].model_dump() for k in complete_before} == complete_before  # untouched
@@ -163,3 +172,26 @@ def test_missing_s3_credentials_are_reported_before_any_llm_call(tmp_path, capsy
         assert main(_cli(server, "s3://bucket/x", "--languages", "en")) == 2
     assert "needs credentials" in capsys.readouterr().err
     assert server.requests == []
+
+
+def test_budget_stops_new_shards_and_retry_with_a_bigger_budget_finishes(prefect_api, tmp_path):
+    store_url = f"file://{tmp_path}"
+    with FakeOpenAI() as server:
+        first = _run_cli(_cli(server, store_url, "--languages", "en,de,fr", "--task-types", "sts",
+                              "--examples-per-shard", "2", "--run-id", "budget", "--shard-concurrency", "1",
+                              "--budget-tokens", "50", "--price-input", "1", "--price-output", "2"))
+    assert first.returncode == 1, first.stderr
+    assert "stopped early: token budget reached" in first.stderr
+    manifest = load_manifest(open_store(store_url), "budget")
+    statuses = [e.status for e in manifest.shards.values()]
+    assert statuses == [ShardStatus.COMPLETE, ShardStatus.PENDING, ShardStatus.PENDING]
+    assert manifest.stopped_reason.startswith("token budget reached")
+    assert "est. $0.0" in first.stdout
+
+    with FakeOpenAI() as server:
+        retry = _run_cli(["retry", "--run-id", "budget", "--store", store_url, "--llm-base-url", server.base_url,
+                          "--llm-model", server.model, "--budget-tokens", "100000"])
+    assert retry.returncode == 0, retry.stderr
+    after = load_manifest(open_store(store_url), "budget")
+    assert all(e.status is ShardStatus.COMPLETE for e in after.shards.values()) and after.stopped_reason is None
+    assert after.shards["sts/en"].model_dump() == manifest.shards["sts/en"].model_dump()

@@ -43,6 +43,7 @@ class FakeOpenAI:
         self.policy: Policy = policy or (lambda n, prompt: "ok")
         self.stall_s, self.retry_after_s = stall_s, retry_after_s
         self.requests: list[tuple[float, str]] = []
+        self.authorizations: set[str] = set()
         self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -87,6 +88,7 @@ class FakeOpenAI:
                 request = json.loads(self.rfile.read(length) or b"{}")
                 prompt = request["messages"][-1]["content"]
                 with fake._lock:
+                    fake.authorizations.add(self.headers.get("Authorization", ""))
                     n = len(fake.requests)
                     kind = fake.policy(n, prompt)
                     fake.requests.append((time.monotonic(), kind))
