@@ -1,0 +1,60 @@
+"""Secrets come from the environment or from Prefect Secret blocks, never from parameters.
+
+Parameters are stored by Prefect (flow-run records, deployments, the UI), and manifests and
+logs are kept: so an API key or S3 credential is only ever read here, at the point of use.
+
+* ``SYNTHEMBED_LLM_API_KEY`` or ``OPENAI_API_KEY``; else ``SYNTHEMBED_LLM_API_KEY_BLOCK`` names a
+  Prefect ``Secret`` block holding the key.
+* ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``; else ``SYNTHEMBED_S3_CREDENTIALS_BLOCK``
+  names a ``Secret`` block holding ``{"access_key_id": ..., "secret_access_key": ...}``.
+
+>>> import os; os.environ.pop("SYNTHEMBED_LLM_API_KEY_BLOCK", None)
+>>> from_env_or_block(["SYNTHEMBED_DOCTEST_UNSET"], "SYNTHEMBED_LLM_API_KEY_BLOCK") is None
+True
+"""
+
+from __future__ import annotations
+
+import os
+
+LLM_KEY_ENV = ("SYNTHEMBED_LLM_API_KEY", "OPENAI_API_KEY")
+LLM_KEY_BLOCK_ENV = "SYNTHEMBED_LLM_API_KEY_BLOCK"
+S3_BLOCK_ENV = "SYNTHEMBED_S3_CREDENTIALS_BLOCK"
+
+
+class SecretUnavailable(RuntimeError):
+    """A secret block was named but cannot be read."""
+
+
+def load_secret_block(name: str):
+    """The value of the Prefect ``Secret`` block ``name`` (a string or a JSON object)."""
+    from prefect.blocks.system import Secret  # only needed when a block is configured
+
+    try:
+        return Secret.load(name, _sync=True).get()
+    except Exception as exc:  # missing block, unreachable API: one clear message
+        raise SecretUnavailable(f"cannot read Prefect Secret block {name!r}: {type(exc).__name__}") from None
+
+
+def from_env_or_block(env_names: list[str] | tuple[str, ...], block_env: str):
+    """The first set environment variable of ``env_names``, else the block named by ``block_env``."""
+    for name in env_names:
+        if os.environ.get(name):
+            return os.environ[name]
+    block = os.environ.get(block_env)
+    return load_secret_block(block) if block else None
+
+
+def llm_api_key() -> str | None:
+    """The LLM API key (None for local servers that need none)."""
+    return from_env_or_block(LLM_KEY_ENV, LLM_KEY_BLOCK_ENV)
+
+
+def s3_credentials() -> dict[str, str] | None:
+    """Explicit S3 credentials from a Secret block, or None to let boto read the environment."""
+    if os.environ.get("AWS_ACCESS_KEY_ID") or not os.environ.get(S3_BLOCK_ENV):
+        return None
+    value = load_secret_block(os.environ[S3_BLOCK_ENV])
+    if not isinstance(value, dict) or not {"access_key_id", "secret_access_key"} <= set(value):
+        raise SecretUnavailable(f"Secret block {os.environ[S3_BLOCK_ENV]!r} must hold access_key_id and secret_access_key")
+    return {"key": value["access_key_id"], "secret": value["secret_access_key"]}
