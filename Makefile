@@ -14,7 +14,7 @@ UI_URL := http://127.0.0.1:4200
 # What `make run` generates: two languages, all six task types, three examples per shard.
 RUN_ARGS ?= --languages en,es --task-types all --examples-per-shard 3
 
-.PHONY: setup run test soak bench ui stop lock clean
+.PHONY: setup run test soak ui stop deploy worker lock clean
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,14 @@ ui: setup
 
 stop:
 	@infra/prefect_server.sh stop $(BIN)
+
+# Register prefect.yaml's deployments with the local server, then serve them with a process worker.
+deploy: ui
+	PREFECT_API_URL=$(UI_URL)/api $(BIN)/prefect --no-prompt work-pool create local-process --type process --overwrite
+	PREFECT_API_URL=$(UI_URL)/api $(BIN)/prefect --no-prompt deploy --all
+
+worker: deploy
+	PREFECT_API_URL=$(UI_URL)/api $(BIN)/prefect worker start --pool local-process
 
 lock: setup
 	{ head -3 requirements.lock; $(BIN)/pip freeze --exclude-editable | sed -E 's#^llama_cpp_python @ .*#llama-cpp-python==0.3.36#'; } > requirements.lock.new
