@@ -1,0 +1,127 @@
+"""The embedding model: a decoder-only LLM (base model, no LM head) + LoRA + last-token pooling.
+
+REFERENCE §3: LoRA of rank 16 on all linear layers, the embedding is the last layer's hidden
+state at the appended EOS, L2-normalised so that a dot product is a cosine similarity.
+
+    model = EmbeddingModel.from_pretrained("mistralai/Mistral-7B-v0.1", gradient_checkpointing=True)
+    q = model.encode([format_query(task, "capital of Peru")], tokenizer)   # (1, H), unit rows
+    d = model.encode(["Lima is the capital of Peru."], tokenizer)
+    (q @ d.T).item()                                                         # cosine similarity
+
+Training calls the module itself on token tensors (under DDP, the wrapper, so that its hooks
+run): ``embeddings = model(**tokenize_with_eos(tokenizer, texts, max_length=512))``.
+
+>>> from transformers import AutoModel, LlamaConfig
+>>> config = LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+...                      num_key_value_heads=1, vocab_size=50)
+>>> model = EmbeddingModel(apply_lora(AutoModel.from_config(config), rank=4, alpha=8))
+>>> e = model(input_ids=torch.tensor([[0, 5, 7], [3, 9, 1]]), attention_mask=torch.tensor([[0, 1, 1], [1, 1, 1]]))
+>>> e.shape, torch.allclose(e.norm(dim=-1), torch.ones(2))
+(torch.Size([2, 16]), True)
+"""
+
+from __future__ import annotations
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import AutoModel, PreTrainedModel
+
+from tasks.train.pooling import l2_normalize, last_token_pool
+from tasks.train.text import PaddingSide, tokenize_with_eos
+
+
+def apply_lora(
+    backbone: PreTrainedModel,
+    rank: int = 16,
+    alpha: int = 32,
+    dropout: float = 0.0,
+    target: str | list[str] = "all-linear",
+) -> PeftModel:
+    """Freeze ``backbone`` and add LoRA adapters to ``target`` (peft's ``"all-linear"``: every linear layer).
+
+    peft's own ``get_peft_model``: transformers 5's ``add_adapter`` needs a newer peft than ours.
+    """
+    if rank < 1:
+        raise ValueError(f"LoRA rank must be >= 1, got {rank}")
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=target,
+                        task_type="FEATURE_EXTRACTION")
+    return get_peft_model(backbone, config)
+
+
+class EmbeddingModel(torch.nn.Module):
+    """Wraps a Hugging Face base model (``AutoModel``, optionally LoRA-wrapped) into unit-length embeddings."""
+
+    def __init__(self, backbone: PreTrainedModel | PeftModel):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, L) token ids and mask, each row ending in EOS -> (B, H) L2-normalised embeddings."""
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+        pooled = last_token_pool(hidden, attention_mask)  # (B, H) at each row's EOS
+        if pooled.dtype in (torch.float16, torch.bfloat16):
+            pooled = pooled.float()  # the loss divides cosines by τ = 0.02: half precision is too coarse
+        return l2_normalize(pooled)
+
+    def encode_inputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The same as calling the module: tokens -> normalised embeddings, with grad if enabled."""
+        return self(input_ids=input_ids, attention_mask=attention_mask)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str,
+        lora_rank: int | None = 16,
+        lora_alpha: int = 32,
+        lora_dropout: float = 0.0,
+        target: str | list[str] = "all-linear",
+        gradient_checkpointing: bool = False,
+        dtype: torch.dtype | None = None,
+    ) -> EmbeddingModel:
+        """Load the base model at ``path`` (hub id or folder) and add LoRA (``lora_rank=None``: full fine-tuning).
+
+        Gradient checkpointing (transformers 5 calls it activation checkpointing) is non-reentrant,
+        so the frozen embedding layer's outputs need not require grad for LoRA gradients to flow.
+        """
+        backbone = AutoModel.from_pretrained(path, **({"dtype": dtype} if dtype is not None else {}))
+        if gradient_checkpointing:
+            backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        if lora_rank is not None:
+            backbone = apply_lora(backbone, lora_rank, lora_alpha, lora_dropout, target)
+        return cls(backbone)
+
+    @torch.no_grad()
+    def encode(
+        self,
+        texts: list[str],
+        tokenizer,
+        batch_size: int = 32,
+        max_length: int = 512,
+        padding_side: PaddingSide = "left",
+    ) -> torch.Tensor:
+        """Inference: formatted texts -> (N, H) float32 embeddings on the CPU, in the order given."""
+        if not texts:
+            raise ValueError("texts is empty")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        device = next(self.parameters()).device
+        # Longest first: batches of similar length waste little on padding.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        was_training = self.training
+        self.eval()
+        try:
+            chunks = []
+            for start in range(0, len(order), batch_size):
+                batch = tokenize_with_eos(tokenizer, [texts[i] for i in order[start:start + batch_size]],
+                                          max_length, padding_side)
+                chunks.append(self(**{key: value.to(device) for key, value in batch.items()}).float().cpu())
+        finally:
+            self.train(was_training)
+        embeddings = torch.cat(chunks)
+        return embeddings[torch.argsort(torch.tensor(order))]
+
+    def merge_and_unload(self) -> EmbeddingModel:
+        """Fold the LoRA weights into the base model (for export); a no-op without LoRA."""
+        if isinstance(self.backbone, PeftModel):
+            self.backbone = self.backbone.merge_and_unload()
+        return self
