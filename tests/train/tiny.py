@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-EOS, PAD = "<|endoftext|>", "<pad>"
+EOS, PAD, BOS = "<|endoftext|>", "<pad>", "<s>"
 CORPUS = [
     "Instruct: Given a web search query, retrieve relevant passages",
     "Query: what is the capital of Peru",
@@ -18,21 +18,24 @@ CORPUS = [
 ]
 
 
-def make_tokenizer(pad: bool = True, eos: bool = True, appends_eos: bool = False):
-    """A ``PreTrainedTokenizerFast``; ``appends_eos`` mimics a tokenizer that still adds EOS itself."""
+def make_tokenizer(pad: bool = True, eos: bool = True, appends_eos: bool = False, adds_bos: bool = False):
+    """A ``PreTrainedTokenizerFast``; ``appends_eos`` mimics a tokenizer that still adds EOS itself,
+    ``adds_bos`` one that starts every text with BOS (as Llama's and Mistral's do)."""
     from transformers import PreTrainedTokenizerFast
 
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=[EOS, PAD],
+    special_tokens = [EOS, PAD] + ([BOS] if adds_bos else [])  # EOS, PAD keep ids 0, 1
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=special_tokens,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     backend.train_from_iterator(CORPUS, trainer)
-    if appends_eos:
-        backend.post_processor = processors.TemplateProcessing(single=f"$A {EOS}",
-                                                               special_tokens=[(EOS, backend.token_to_id(EOS))])
+    if appends_eos or adds_bos:
+        single = f"{BOS + ' ' if adds_bos else ''}$A{' ' + EOS if appends_eos else ''}"
+        backend.post_processor = processors.TemplateProcessing(
+            single=single, special_tokens=[(t, backend.token_to_id(t)) for t in special_tokens if t != PAD])
     return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=EOS if eos else None,
-                                   pad_token=PAD if pad else None)
+                                   pad_token=PAD if pad else None, bos_token=BOS if adds_bos else None)
 
 
 def tiny_llama(vocab_size: int, dropout: float = 0.0):

@@ -1,0 +1,89 @@
+"""Training configuration: one dataclass, saved with every checkpoint.
+
+Defaults are the paper's (REFERENCE.md §3) except sizes, which fit the machine you name.
+
+>>> c = TrainConfig(data=["file://./data/runs/r1"], base_model="smollm2-135m", out="file://./models/m1")
+>>> c.learning_rate, c.temperature, c.lora_rank
+(0.0001, 0.02, 16)
+>>> TrainConfig(data=["x"], base_model="m", out="o", batch_size=1).validate()
+Traceback (most recent call last):
+...
+ValueError: batch_size must be at least 2 (in-batch negatives need a second example), got 1
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from tasks.storage.store import absolute_url
+
+
+@dataclass
+class TrainConfig:
+    """What to train on, from what, into where, and how.
+
+    Sizes: ``batch_size`` is the contrastive batch over all workers (every query is scored
+    against all of its documents); ``mini_batch_size`` is rows per forward pass on one worker
+    (GradCache: memory follows it, the result does not).
+    """
+
+    data: list[str]  # synthesis run URLs: {store}/runs/{run_id}
+    base_model: str  # HF folder, hub id, .gguf file, or alias (embedded-qwen, smollm2-135m)
+    out: str  # store URL for checkpoints and the exported model
+    data_weights: list[float] | None = None  # mixing weight per run (default: by size)
+    batch_size: int = 32  # contrastive batch over all workers (paper: 2048)
+    mini_batch_size: int = 8  # rows per forward pass (GradCache)
+    steps: int = 100  # optimizer steps (paper: < 1k)
+    learning_rate: float = 1e-4
+    warmup_steps: int = 10  # then linear decay to 0 (paper: 100 warmup)
+    weight_decay: float = 0.1
+    temperature: float = 0.02  # InfoNCE τ
+    max_length: int = 512  # tokens per text, EOS included
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    gradient_checkpointing: bool = False
+    bf16: bool = True  # autocast on GPU only; CPU runs in float32
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    num_workers: int = 1
+    use_gpu: bool = False
+    cpus_per_worker: float = 1.0
+    checkpoint_every: int = 50  # steps between checkpoints (the last step always checkpoints)
+    keep_checkpoints: int = 2
+    max_failures: int = 2  # worker losses survived by resuming from the last checkpoint
+    query_instruction: str = "Given a web search query, retrieve relevant passages that answer the query"
+    extra: dict = field(default_factory=dict)  # free-form notes stored with checkpoints
+
+    def __post_init__(self) -> None:
+        # Absolute store URLs: Ray workers do not share the driver's working directory.
+        self.data = [absolute_url(u) for u in self.data]
+        self.out = absolute_url(self.out)
+
+    @property
+    def per_worker_batch(self) -> int:
+        return self.batch_size // self.num_workers
+
+    def validate(self) -> TrainConfig:
+        """One clear ValueError for the first bad value, before anything expensive starts."""
+        if not self.data:
+            raise ValueError("no training data given (--data URL of a synthesis run)")
+        if self.data_weights is not None and (len(self.data_weights) != len(self.data) or min(self.data_weights) <= 0):
+            raise ValueError("data_weights needs one positive weight per --data URL")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be at least 2 (in-batch negatives need a second example), got {self.batch_size}")
+        if self.num_workers < 1:
+            raise ValueError(f"num_workers must be at least 1, got {self.num_workers}")
+        if self.batch_size % self.num_workers:
+            raise ValueError(f"batch_size {self.batch_size} must divide evenly over {self.num_workers} workers")
+        if not 1 <= self.mini_batch_size:
+            raise ValueError(f"mini_batch_size must be at least 1, got {self.mini_batch_size}")
+        for name in ("steps", "max_length", "lora_rank", "checkpoint_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.warmup_steps < 0 or self.temperature <= 0 or self.learning_rate <= 0:
+            raise ValueError("warmup_steps must be >= 0, temperature and learning_rate > 0")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,129 @@
+"""Launch ``train_func`` as a Ray Train job: connect to Ray, build the TorchTrainer, stream metrics.
+
+Locally, Ray starts on 127.0.0.1 with no dashboard, no usage stats and no cloud-metadata
+probes; with an address (``ray://head:10001`` or ``auto``) it joins that cluster instead.
+Checkpoints go to ``{out}/ray/train`` on the same store as the model (file:// or s3://); a
+worker lost mid-run is replaced and resumes from the last checkpoint (``max_failures``).
+
+    result = launch(config, base_path="/cache/checkpoints/smollm2", on_metrics=print)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.fs
+
+from tasks.storage.store import open_store
+from tasks.train.config import TrainConfig
+
+RUN_NAME = "train"
+BOOTSTRAP_NOTE = "# Written by synthembed: marks this machine as a local Ray node, so Ray does not probe cloud metadata.\n"
+
+
+def quiet_local_ray() -> None:
+    """Keep a local Ray on loopback: 127.0.0.1 only, no usage stats, no cloud-metadata probes.
+
+    Ray looks for ``~/ray_bootstrap_config.yaml`` to learn its provider; without one it probes
+    AWS/GCP metadata endpoints on every ``ray.init``. A ``local`` provider stops that.
+    """
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    # Single-node mode: Ray binds and talks on 127.0.0.1 instead of the machine's own address.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:  # ray was imported before this ran: the constant is already read
+        constants.ENABLE_RAY_CLUSTER = False
+    bootstrap = Path.home() / "ray_bootstrap_config.yaml"
+    if not bootstrap.exists():
+        bootstrap.write_text(BOOTSTRAP_NOTE + "provider:\n  type: local\n")
+
+
+def connect_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=True)
+        return
+    quiet_local_ray()
+    # Worker output stays in Ray's session logs (/tmp/ray/session_latest/logs): metrics reach
+    # the driver through a queue, and a failing worker's traceback comes back in the exception.
+    # (Without Ray's dashboard package the State API is absent and Ray Train's placement-group
+    # cleaner would otherwise print a warning every second.)
+    ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+             log_to_driver=False, configure_logging=False)
+
+
+def storage_for(out_url: str) -> tuple[str, pyarrow.fs.FileSystem | None]:
+    """Ray Train's storage path and filesystem for the store behind ``out_url``."""
+    store = open_store(out_url)
+    path = store.path("ray")
+    if store.protocol == "file":
+        return path, None
+    # Reuse our fsspec filesystem (endpoint, credentials) rather than configuring pyarrow twice.
+    return path, pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(store.fs))
+
+
+def is_checkpoint_dir(path: str) -> bool:
+    """Ray Train names checkpoint folders ``checkpoint_<timestamp>`` (beside a ``checkpoint_manager_snapshot.json``)."""
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return name.startswith("checkpoint_") and not name.endswith(".json")
+
+
+def has_checkpoints(out_url: str) -> bool:
+    store = open_store(out_url)
+    root = store.path("ray", RUN_NAME)
+    return store.fs.exists(root) and any(is_checkpoint_dir(p) for p in store.fs.ls(root, detail=False))
+
+
+def launch(config: TrainConfig, base_path: str, on_metrics: Callable[[dict], None] | None = None,
+           address: str | None = None):
+    """Run training to the end (or failure); return Ray Train's ``Result``.
+
+    ``on_metrics`` is called on the driver with each step's metrics as rank 0 reports them.
+    """
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from ray.util.queue import Queue
+
+    from tasks.train.loop import train_func
+
+    connect_ray(address, num_cpus=None if address else max(os.cpu_count() or 1, config.num_workers))
+    metrics: Queue = Queue()
+    storage_path, storage_filesystem = storage_for(config.out)
+    resources = {"CPU": config.cpus_per_worker} | ({"GPU": 1} if config.use_gpu else {})
+    trainer = TorchTrainer(
+        train_func,
+        train_loop_config={**config.to_dict(), "_base_path": base_path, "_metrics_queue": metrics},
+        scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
+                                     resources_per_worker=resources),
+        run_config=RunConfig(
+            name=RUN_NAME, storage_path=storage_path, storage_filesystem=storage_filesystem,
+            checkpoint_config=CheckpointConfig(num_to_keep=config.keep_checkpoints),
+            failure_config=FailureConfig(max_failures=config.max_failures),
+        ),
+    )
+    done = threading.Event()
+
+    def drain() -> None:  # metrics from rank 0 → the caller (Prefect logs, progress bar)
+        while not (done.is_set() and metrics.empty()):
+            try:
+                item = metrics.get(timeout=0.5)
+            except Exception:  # Empty after the timeout, or the queue actor going away at shutdown
+                continue
+            if on_metrics:
+                on_metrics(item)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        return trainer.fit()
+    finally:
+        done.set()
+        reader.join(timeout=10)
