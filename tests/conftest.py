@@ -33,6 +33,7 @@ def _configure_prefect_env() -> int:
         PREFECT_LOGGING_TO_API_BATCH_INTERVAL="0.3",
         DO_NOT_TRACK="1",
         RAY_USAGE_STATS_ENABLED="0",
+        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",  # local Ray on 127.0.0.1 (see tasks.train.launch)
         AWS_EC2_METADATA_DISABLED="true",
         SYNTHEMBED_TEST_PREFECT_PORT=str(port),
     )
@@ -95,3 +96,19 @@ def llama():
 
     with local_llm() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory, prefect_api):
+    """A real synthesis run by the embedded LLM (Qwen2.5-Coder-0.5B via llama.cpp): 2 languages ×
+    6 task types × 2 examples. Made once per session; the e2e and training tests share it.
+    Yields (store_url, run_id, completed_process)."""
+    import subprocess
+
+    store_url = f"file://{tmp_path_factory.mktemp('real-run')}"
+    command = [str(Path(sys.executable).parent / "synthembed"), "synthesize", "--languages", "en,es",
+               "--task-types", "all", "--examples-per-shard", "2", "--store", store_url, "--run-id", "e2e",
+               "--max-tokens", "1024"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1500)
+    assert result.returncode in (0, 1), result.stderr[-3000:]
+    return store_url, "e2e", result

@@ -98,6 +98,19 @@ def _s3_filesystem() -> fsspec.AbstractFileSystem:
     return fsspec.filesystem("s3", client_kwargs=client_kwargs, skip_instance_cache=True, **credentials)
 
 
+def absolute_url(url: str) -> str:
+    """Local URLs made absolute (processes elsewhere, e.g. Ray workers, have another cwd).
+
+    >>> absolute_url("s3://bucket/x")
+    's3://bucket/x'
+    >>> absolute_url("file:///data/x")
+    'file:///data/x'
+    """
+    if "://" in url and not url.startswith("file://"):
+        return url
+    return f"file://{Path(url.removeprefix('file://') or '.').expanduser().resolve()}"
+
+
 def open_store(url: str) -> Store:
     """Open ``file://PATH``, a plain path, or ``s3://BUCKET/PREFIX``; other fsspec URLs pass through."""
     if "://" not in url or url.startswith("file://"):

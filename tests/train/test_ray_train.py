@@ -1,0 +1,91 @@
+"""A short, real Ray Train run: 2 CPU workers, SmolLM2-135M + LoRA, data from a real synthesis
+run, checkpoints on SeaweedFS over s3://, a resume, and an export SentenceTransformer loads.
+
+Given the shared real synthesis run (tests/conftest.py::real_run), when `synthembed train` runs
+6 steps and then resumes to 8, then the loss falls, both runs checkpoint to S3, the resumed run
+starts at step 7, and the exported folder gives the training code's embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tasks.storage.store import open_store
+from tasks.train.launch import is_checkpoint_dir
+
+pytestmark = pytest.mark.e2e
+
+
+def _train(data_url: str, out: str, steps: int, *extra: str) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).parent / "synthembed"), "train", "--data", data_url,
+               "--base-model", "smollm2-135m", "--out", out, "--num-workers", "2", "--batch-size", "8",
+               "--mini-batch-size", "2", "--steps", str(steps), "--max-length", "128", "--learning-rate", "1e-3",
+               "--warmup-steps", "1", "--checkpoint-every", "3", *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=1200)
+
+
+def _steps(output: str) -> list[tuple[int, float]]:
+    """(step, loss) from the flow's per-step log lines."""
+    found = []
+    for line in output.splitlines():
+        if " - step " in line and " loss " in line:
+            words = line.split(" - step ", 1)[1].split()
+            found.append((int(words[0].split("/")[0]), float(words[words.index("loss") + 1])))
+    return found
+
+
+def test_ray_train_lowers_loss_checkpoints_to_s3_resumes_and_exports(real_run, s3_env, tmp_path):
+    store_url, run_id, _ = real_run
+    out = "s3://synthembed-train/models/smollm2-test"
+
+    first = _train(f"{store_url}/runs/{run_id}", out, 6)
+    assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
+    losses = _steps(first.stdout + first.stderr)
+    assert [s for s, _ in losses] == [1, 2, 3, 4, 5, 6]
+    assert sum(l for _, l in losses[-2:]) < sum(l for _, l in losses[:2]), losses  # it learns
+
+    store = open_store(out)
+    checkpoints = [p for p in store.fs.ls(store.path("ray", "train"), detail=False) if is_checkpoint_dir(p)]
+    assert len(checkpoints) == 2  # steps 3 and 6, num_to_keep=2
+
+    refused = _train(f"{store_url}/runs/{run_id}", out, 8)
+    assert refused.returncode == 2 and "pass --resume" in refused.stderr
+
+    resumed = _train(f"{store_url}/runs/{run_id}", out, 8, "--resume")
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-4000:]
+    assert [s for s, _ in _steps(resumed.stdout + resumed.stderr)] == [7, 8]
+
+    # The export: SentenceTransformer loads it and reproduces the training code's vectors.
+    local = tmp_path / "model"
+    store.fs.get(store.path("model") + "/", str(local), recursive=True)
+    adapter = tmp_path / "adapter"
+    store.fs.get(store.path("adapter") + "/", str(adapter), recursive=True)
+    config = json.loads((local / "synthembed_train_config.json").read_text())
+    assert config["steps"] == 8 and store.fs.exists(store.path("loss.png"))
+
+    from peft import PeftModel
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModel, AutoTokenizer
+
+    from tasks.train.base_model import resolve_base_model
+    from tasks.train.model import EmbeddingModel
+    from tasks.train.text import format_query
+
+    queries, docs = ["how do tides work", "¿qué es la fotosíntesis?"], ["The moon pulls the oceans.", "Las plantas usan luz."]
+    st = SentenceTransformer(str(local), device="cpu")
+    st_vectors = torch.tensor(st.encode(queries, prompt_name="query")), torch.tensor(st.encode(docs))
+
+    base = str(resolve_base_model("smollm2-135m"))
+    trained = EmbeddingModel(PeftModel.from_pretrained(AutoModel.from_pretrained(base), str(adapter)))
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    instruction = config["query_instruction"]
+    ours = (trained.encode([format_query(instruction, q) for q in queries], tokenizer),
+            trained.encode(docs, tokenizer))
+    for a, b in zip(st_vectors, ours):
+        assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
