@@ -15,7 +15,7 @@ UI_URL := http://127.0.0.1:4200
 # What `make run` generates: two languages, all six task types, three examples per shard.
 RUN_ARGS ?= --languages en,es --task-types all --examples-per-shard 3
 
-.PHONY: setup run test soak ui stop deploy worker lock clean
+.PHONY: setup run test soak bench ui stop deploy worker lock clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +37,11 @@ test: setup
 
 soak: setup
 	$(BIN)/python -m pytest -m soak --run-soak $(PYTEST_ARGS)
+
+# Training-step benchmark (GradCache vs the plain step) on a synthesis run: BENCH_DATA=URL.
+BENCH_DATA ?= file://$(CURDIR)/data/runs/$(shell ls -t data/runs 2>/dev/null | head -1)
+bench: setup
+	$(BIN)/python tests/bench/bench_train.py --data $(BENCH_DATA)
 
 ui: setup
 	@infra/prefect_server.sh start $(BIN)
