@@ -47,6 +47,9 @@ def test_every_deployment_is_registered_with_its_schedule_disabled(deployed):
     assert synth.parameter_openapi_schema["properties"]["config"]  # typed parameters → UI form
     retry = asyncio.run(_read("retry/retry"))
     assert retry.entrypoint == "flows/retry.py:retry"
+    train = asyncio.run(_read("train/train"))
+    assert train.parameters["config"]["base_model"] == "embedded-qwen"
+    assert "config" in train.parameter_openapi_schema["properties"]
 
 
 def test_a_deployment_run_through_a_process_worker_records_one_task_run_per_shard(deployed, tmp_path):
