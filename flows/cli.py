@@ -22,11 +22,14 @@ from pydantic import ValidationError
 from tasks.report import format_table
 from tasks.storage.manifest import ParameterMismatch, load_manifest
 from tasks.storage.store import StoreError, check_store, open_store
-from tasks.synth.config import DEFAULT_STORE, SynthesisConfig
+from tasks.synth.config import SynthesisConfig
 from tasks.synth.languages import parse_languages, parse_weights
 from tasks.secrets import SecretUnavailable, llm_api_key
+from tasks.settings import Settings
 from tasks.synth.llm import LLMClient, LLMSettings, LLMUnavailable
 from tasks.synth.run import retry_plan, shard_table, task_type_table
+
+SETTINGS = Settings()  # environment + synthembed.toml: the defaults of every command
 
 # Errors that mean "fix the input or the environment": one line on stderr, exit code 2.
 USER_ERRORS = (StoreError, LLMUnavailable, ParameterMismatch, SecretUnavailable)
@@ -40,11 +43,12 @@ def _synthesize_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--examples-per-shard", type=int, default=4, help="examples per task type × language (default: 4)")
     p.add_argument("--total-examples", type=int, help="split this many over languages by weight instead")
     p.add_argument("--language-weights", help="e.g. en=0.6,es=0.4 (default: English-dominant)")
-    p.add_argument("--store", default=DEFAULT_STORE, help=f"fsspec URL: file://PATH or s3://BUCKET/PREFIX (default: {DEFAULT_STORE})")
+    p.add_argument("--store", default=SETTINGS.store, help=f"fsspec URL: file://PATH or s3://BUCKET/PREFIX (default: {SETTINGS.store})")
     p.add_argument("--run-id", help="create or resume this run (default: a new timestamped id)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--llm-base-url", help="OpenAI-compatible base URL (default: start the embedded llama.cpp server)")
-    p.add_argument("--llm-model", help="model name on that server (required with --llm-base-url)")
+    p.add_argument("--llm-base-url", default=SETTINGS.llm_base_url,
+                   help="OpenAI-compatible base URL (default: start the embedded llama.cpp server)")
+    p.add_argument("--llm-model", default=SETTINGS.llm_model, help="model name on that server (required with --llm-base-url)")
     p.add_argument("--concurrency", type=int, default=4, help="LLM requests in flight (default: 4)")
     p.add_argument("--shard-concurrency", type=int, default=4, help="shards in flight (default: 4)")
     p.add_argument("--shard-retries", type=int, default=1, help="retries of a failed shard (default: 1)")
@@ -64,13 +68,13 @@ def _budget_arguments(p: argparse.ArgumentParser) -> None:
 def _status_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="show a synthesis run's shards and per-task-type yield")
     p.add_argument("--run-id", required=True)
-    p.add_argument("--store", default=DEFAULT_STORE)
+    p.add_argument("--store", default=SETTINGS.store)
 
 
 def _retry_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("retry", help="redo only the failed or unfinished shards of a synthesis run")
     p.add_argument("--run-id", required=True)
-    p.add_argument("--store", default=DEFAULT_STORE)
+    p.add_argument("--store", default=SETTINGS.store)
     p.add_argument("--languages", help="only shards of these languages (default: all unfinished)")
     p.add_argument("--llm-base-url", help="another endpoint than the run's (e.g. the server moved)")
     p.add_argument("--llm-model", help="model name on that endpoint")
@@ -99,7 +103,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint under --out")
-    p.add_argument("--ray-address", help="join this Ray cluster (default: local Ray on 127.0.0.1)")
+    p.add_argument("--ray-address", default=SETTINGS.ray_address, help="join this Ray cluster (default: local Ray on 127.0.0.1)")
 
 
 def train_command(args: argparse.Namespace) -> int:
@@ -131,6 +135,11 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("config", help="show the effective settings (secrets masked)")
+    p.add_argument("action", choices=["show"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="synthembed", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -138,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     _status_parser(sub)
     _retry_parser(sub)
     _train_parser(sub)
+    _config_parser(sub)
     return parser
 
 
@@ -299,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         return synthesize_command(args)
     if args.command == "retry":
         return retry_command(args)
+    if args.command == "config":
+        print(format_table([{"setting": k, "value": "" if v is None else v} for k, v in Settings().masked().items()]))
+        return 0
     if args.command == "train":
         return train_command(args)
     if args.command == "status":

@@ -8,17 +8,13 @@ logs are kept: so an API key or S3 credential is only ever read here, at the poi
 * ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``; else ``SYNTHEMBED_S3_CREDENTIALS_BLOCK``
   names a ``Secret`` block holding ``{"access_key_id": ..., "secret_access_key": ...}``.
 
->>> import os; os.environ.pop("SYNTHEMBED_LLM_API_KEY_BLOCK", None)
->>> from_env_or_block(["SYNTHEMBED_DOCTEST_UNSET"], "SYNTHEMBED_LLM_API_KEY_BLOCK") is None
-True
+Both are also settings (:mod:`tasks.settings`), so ``synthembed.toml`` may name the blocks.
 """
 
 from __future__ import annotations
 
 import os
 
-LLM_KEY_ENV = ("SYNTHEMBED_LLM_API_KEY", "OPENAI_API_KEY")
-LLM_KEY_BLOCK_ENV = "SYNTHEMBED_LLM_API_KEY_BLOCK"
 S3_BLOCK_ENV = "SYNTHEMBED_S3_CREDENTIALS_BLOCK"
 
 
@@ -36,25 +32,26 @@ def load_secret_block(name: str):
         raise SecretUnavailable(f"cannot read Prefect Secret block {name!r}: {type(exc).__name__}") from None
 
 
-def from_env_or_block(env_names: list[str] | tuple[str, ...], block_env: str):
-    """The first set environment variable of ``env_names``, else the block named by ``block_env``."""
-    for name in env_names:
-        if os.environ.get(name):
-            return os.environ[name]
-    block = os.environ.get(block_env)
-    return load_secret_block(block) if block else None
-
-
 def llm_api_key() -> str | None:
     """The LLM API key (None for local servers that need none)."""
-    return from_env_or_block(LLM_KEY_ENV, LLM_KEY_BLOCK_ENV)
+    from tasks.settings import Settings
+
+    settings = Settings()
+    if settings.llm_api_key is not None:
+        return settings.llm_api_key.get_secret_value()
+    if os.environ.get("OPENAI_API_KEY"):
+        return os.environ["OPENAI_API_KEY"]
+    return load_secret_block(settings.llm_api_key_block) if settings.llm_api_key_block else None
 
 
 def s3_credentials() -> dict[str, str] | None:
     """Explicit S3 credentials from a Secret block, or None to let boto read the environment."""
-    if os.environ.get("AWS_ACCESS_KEY_ID") or not os.environ.get(S3_BLOCK_ENV):
+    from tasks.settings import Settings
+
+    block = Settings().s3_credentials_block
+    if os.environ.get("AWS_ACCESS_KEY_ID") or not block:
         return None
-    value = load_secret_block(os.environ[S3_BLOCK_ENV])
+    value = load_secret_block(block)
     if not isinstance(value, dict) or not {"access_key_id", "secret_access_key"} <= set(value):
-        raise SecretUnavailable(f"Secret block {os.environ[S3_BLOCK_ENV]!r} must hold access_key_id and secret_access_key")
+        raise SecretUnavailable(f"Secret block {block!r} must hold access_key_id and secret_access_key")
     return {"key": value["access_key_id"], "secret": value["secret_access_key"]}

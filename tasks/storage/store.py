@@ -25,7 +25,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from tasks.secrets import S3_BLOCK_ENV, s3_credentials
 
-ENDPOINT_ENV = ("SYNTHEMBED_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+AWS_ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
 
 class StoreError(RuntimeError):
@@ -90,7 +90,9 @@ def _s3_filesystem() -> fsspec.AbstractFileSystem:
             f"(or AWS_PROFILE, or {S3_BLOCK_ENV} naming a Prefect Secret block), and "
             "SYNTHEMBED_S3_ENDPOINT_URL for a non-AWS server"
         )
-    endpoint = next((os.environ[n] for n in ENDPOINT_ENV if os.environ.get(n)), None)
+    from tasks.settings import Settings
+
+    endpoint = Settings().s3_endpoint_url or next((os.environ[n] for n in AWS_ENDPOINT_ENV if os.environ.get(n)), None)
     client_kwargs = {"endpoint_url": endpoint} if endpoint else {}
     if os.environ.get("AWS_REGION"):
         client_kwargs["region_name"] = os.environ["AWS_REGION"]
