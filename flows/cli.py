@@ -268,7 +268,8 @@ def print_run_tables(store, run_id: str, shards: bool = False) -> None:
     """The per-task-type yield (and optionally every shard) of a run, as terminal tables."""
     manifest = load_manifest(store, run_id)
     if shards:
-        print(format_table([{k: v for k, v in row.items() if k != "error"} for row in shard_table(manifest)]))
+        config = SynthesisConfig.model_validate(manifest.config) if manifest.config else None  # for prices
+        print(format_table([{k: v for k, v in row.items() if k != "error"} for row in shard_table(manifest, config)]))
         print()
     print(format_table(task_type_table(manifest)))
 

@@ -92,7 +92,7 @@ async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = No
 
     summary = summarize(store, manifest, config, started)
     await create_table_artifact(
-        key="synthesis-shards", table=shard_table(manifest), description=f"Synthesis run {config.run_id}: {summary.rows} rows"
+        key="synthesis-shards", table=shard_table(manifest, config), description=f"Synthesis run {config.run_id}: {summary.rows} rows"
     )
     if not summary.ok:
         raise SynthesisIncomplete(summary)

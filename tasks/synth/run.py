@@ -196,8 +196,11 @@ def summarize(store: Store, manifest: Manifest, config: SynthesisConfig, started
     )
 
 
-def shard_table(manifest: Manifest) -> list[dict]:
-    """One row per shard: status, rows, rejects by reason, tokens (the run's artifact)."""
+def shard_table(manifest: Manifest, config: SynthesisConfig | None = None) -> list[dict]:
+    """One row per shard: status, rows, rejects by reason, tokens, estimated cost (the run's artifact)."""
+    def cost(e: ShardEntry) -> float:
+        return round(config.cost_usd(e.usage.get("prompt_tokens", 0), e.usage.get("completion_tokens", 0)), 6) if config else 0.0
+
     return [
         {
             "shard": e.key,
@@ -208,6 +211,7 @@ def shard_table(manifest: Manifest) -> list[dict]:
             "prompt_tokens": int(e.usage.get("prompt_tokens", 0)),
             "completion_tokens": int(e.usage.get("completion_tokens", 0)),
             "calls": int(e.usage.get("calls", 0)),
+            "est_cost_usd": cost(e),
             "attempts": e.attempts,
             "error": e.error or "",
         }
