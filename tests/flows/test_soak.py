@@ -37,11 +37,11 @@ def test_random_faults_never_store_invalid_rows_and_retries_converge(prefect_api
     store_url = f"file://{tmp_path}"
     extra = ["--languages", "en,es,de,fr,ja,sw", "--task-types", "all", "--examples-per-shard", "25",
              "--run-id", "soak", "--concurrency", "16", "--shard-concurrency", "8", "--shard-retries", "0",
-             "--max-retries", "1"]
+             "--max-retries", "2"]
     with FakeOpenAI(policy=RandomFaults(seed=7), retry_after_s=0.05, stall_s=1.2) as server:
         first = _run_cli(_cli(server, store_url, *extra))
         assert first.returncode in (0, 1), first.stderr[-2000:]
-        for _ in range(5):  # retries until every shard is complete (bounded)
+        for _ in range(8):  # retries until every shard is complete (bounded)
             manifest = load_manifest(open_store(store_url), "soak")
             if not manifest.unfinished():
                 break
