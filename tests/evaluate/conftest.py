@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
+
+from tests.support.offline import no_network
 
 
 @pytest.fixture(scope="module")
@@ -13,15 +13,6 @@ def offline():
 
     Module-scoped, not session-scoped: other test modules (Prefect, S3) need loopback sockets.
     """
-    import huggingface_hub.constants
-
-    def refuse(*args, **kwargs):
-        raise OSError("network access in an offline test")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read once, at import
-        patch.setattr(socket.socket, "connect", refuse)
-        patch.setattr(socket, "create_connection", refuse)
+    with no_network():
         yield
 

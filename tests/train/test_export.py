@@ -13,7 +13,6 @@ A tiny Llama covers the tokenizer variants (BOS, an EOS the tokenizer adds itsel
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ import torch
 from tasks.train.export import export_sentence_transformer, load_exported, save_adapter
 from tasks.train.model import EmbeddingModel, apply_lora
 from tasks.train.text import format_query, tokenize_with_eos
+from tests.support.offline import no_network
 from tests.train.tiny import make_tokenizer, tiny_llama
 
 # peft 0.21 reads transformers' deprecated `is_gradient_checkpointing`: third-party noise.
@@ -53,16 +53,7 @@ def _assert_same_vectors(actual: torch.Tensor, expected: torch.Tensor) -> None:
 @pytest.fixture(scope="module")
 def offline():
     """Hub offline and every socket connection refused, for as long as the module's tests run."""
-    import huggingface_hub.constants
-
-    def refuse(*args, **kwargs):
-        raise OSError("network access in an offline test")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read once, at import
-        patch.setattr(socket.socket, "connect", refuse)
-        patch.setattr(socket, "create_connection", refuse)
+    with no_network():
         yield
 
 
