@@ -135,6 +135,68 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="score embedding models with mteb (offline suite) and the passkey test")
+    p.add_argument("--model", default="", help="comma-separated: exported model folders/URLs ({out}/model), "
+                   "base:SPEC, minilm, e5-small, random, or hub ids")
+    p.add_argument("--baselines", action="store_true",
+                   help="add the untrained base model, all-MiniLM-L6-v2 and multilingual-e5-small")
+    p.add_argument("--base-model", help="the untrained base for --baselines (default: what the first model was trained from)")
+    p.add_argument("--tasks", help="comma-separated task names (default: the offline suite; standard MTEB "
+                   "tasks need the Hugging Face hub)")
+    p.add_argument("--store", default=SETTINGS.store, help="results go to {store}/evals/")
+    p.add_argument("--bible-samples", type=int, default=2000, help="verse pairs per Bible task (default: 2000)")
+    p.add_argument("--bbc-per-label", type=int, help="BBC articles per section (default: all)")
+    p.add_argument("--max-length", type=int, default=512, help="tokens per text for decoder models (default: 512)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--passkey", action="store_true", help="also run personalized passkey retrieval (decoder models)")
+    p.add_argument("--passkey-lengths", default="256,512,1024,2048,4096", help="context lengths in tokens")
+    p.add_argument("--passkey-docs", type=int, default=100, help="candidate documents per query (default: 100)")
+    p.add_argument("--passkey-queries", type=int, default=50, help="queries per length (default: 50)")
+    p.add_argument("--rope-theta", type=float, help="override the RoPE base for the passkey test (paper: 1e5)")
+    p.add_argument("--seed", type=int, default=42)
+
+
+def _csv(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    from tasks.evaluate.config import EvalConfig
+    from tasks.evaluate.preflight import check_evaluation
+
+    try:
+        config = EvalConfig(
+            models=_csv(args.model), baselines=args.baselines, base_model=args.base_model,
+            tasks=_csv(args.tasks) or None, store=args.store, bible_samples=args.bible_samples,
+            bbc_per_label=args.bbc_per_label, max_length=args.max_length, batch_size=args.batch_size,
+            seed=args.seed, passkey=args.passkey, passkey_lengths=[int(n) for n in _csv(args.passkey_lengths)],
+            passkey_docs=args.passkey_docs, passkey_queries=args.passkey_queries, rope_theta=args.rope_theta,
+        )
+        specs = check_evaluation(config)  # before any model loads
+    except (ValueError, *USER_ERRORS) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"evaluating {', '.join(s.label for s in specs)}", file=sys.stderr)
+    from flows.evaluate import evaluate
+
+    print_evaluation(evaluate(config))
+    return 0
+
+
+def print_evaluation(report: dict) -> None:
+    """The model × task table, the passkey table, and where the files are."""
+    print(format_table(report["table"]))
+    if report["passkey"]:
+        print()
+        print(format_table([{"model": label, **{f"passkey@{r['length']}": r["accuracy"] for r in rows}}
+                            for label, rows in report["passkey"].items()]))
+    print(f"\nresults: {report['report']}  (mteb result files under {report['report'].split('/evals/')[0]}/evals/)")
+    print(f"chart:   {report['plot']}")
+    if report["passkey_plot"]:
+        print(f"passkey: {report['passkey_plot']}")
+
+
 def _config_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("config", help="show the effective settings (secrets masked)")
     p.add_argument("action", choices=["show"])
@@ -147,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     _status_parser(sub)
     _retry_parser(sub)
     _train_parser(sub)
+    _evaluate_parser(sub)
     _config_parser(sub)
     return parser
 
@@ -315,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "train":
         return train_command(args)
+    if args.command == "evaluate":
+        return evaluate_command(args)
     if args.command == "status":
         return status_command(args)
     return 2

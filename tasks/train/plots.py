@@ -28,6 +28,11 @@ def loss_curve_png(history: list[dict], title: str = "training loss") -> bytes:
         lr_axis = ax.twinx()
         lr_axis.plot(steps, [m["lr"] for m in history], color="tab:gray", linestyle="--", label="learning rate")
         lr_axis.set_ylabel("learning rate")
+    return figure_png(fig)
+
+
+def figure_png(fig) -> bytes:
+    """A finished figure as PNG bytes; the figure is closed (pyplot keeps every open one alive)."""
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

