@@ -36,7 +36,10 @@ USER_ERRORS = (StoreError, LLMUnavailable, ParameterMismatch, SecretUnavailable)
 
 
 def _synthesize_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("synthesize", help="generate synthetic training data with an LLM")
+    _synthesis_arguments(sub.add_parser("synthesize", help="generate synthetic training data with an LLM"))
+
+
+def _synthesis_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--languages", default="en", help="comma-separated ISO codes, or 'all' (default: en)")
     p.add_argument("--task-types", default="all",
                    help="comma-separated: retrieval,classification,short_short,long_long,sts,bitext (default: all)")
@@ -197,6 +200,80 @@ def print_evaluation(report: dict) -> None:
         print(f"passkey: {report['passkey_plot']}")
 
 
+def _pipeline_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pipeline", help="synthesize -> train -> evaluate in one parent flow (what `make run` runs)")
+    _synthesis_arguments(p)
+    t = p.add_argument_group("training")
+    t.add_argument("--base-model", default="embedded-qwen", help="model to fine-tune (default: embedded-qwen)")
+    t.add_argument("--out", default="", help="store URL for the model (default: {store}/models/{run_id})")
+    t.add_argument("--steps", type=int, default=30)
+    t.add_argument("--train-batch-size", type=int, default=8, help="contrastive batch (default: 8)")
+    t.add_argument("--mini-batch-size", type=int, default=8, help="rows per forward pass (default: 8)")
+    t.add_argument("--train-max-length", type=int, default=128, help="tokens per training text (default: 128)")
+    t.add_argument("--learning-rate", type=float, default=1e-4)
+    t.add_argument("--warmup-steps", type=int, default=3)
+    t.add_argument("--num-workers", type=int, default=1)
+    t.add_argument("--cpus-per-worker", type=float, default=2.0)
+    t.add_argument("--use-gpu", action="store_true")
+    t.add_argument("--resume", action="store_true", help="continue the training run under --out")
+    e = p.add_argument_group("evaluation")
+    e.add_argument("--tasks", help="comma-separated task names (default: the offline suite)")
+    e.add_argument("--bible-samples", type=int, default=200, help="verse pairs per Bible task (default: 200)")
+    e.add_argument("--bbc-per-label", type=int, default=8, help="BBC articles per section (default: 8)")
+    e.add_argument("--eval-max-length", type=int, default=128, help="tokens per text for decoder models (default: 128)")
+    e.add_argument("--no-baselines", action="store_true", help="score only the trained model")
+    e.add_argument("--passkey", action="store_true", help="also run passkey retrieval")
+    e.add_argument("--passkey-lengths", default="256,512,1024")
+
+
+def pipeline_command(args: argparse.Namespace) -> int:
+    from tasks.evaluate.config import EvalConfig
+    from tasks.pipeline import check_stages, plan_stages
+    from tasks.train.config import TrainConfig
+
+    if not _llm_flags_ok(args):
+        return 2
+    embedded = not args.llm_base_url
+    try:
+        synthesis = _config(args, args.llm_base_url or "http://127.0.0.1:1/v1", args.llm_model or "embedded", {})
+        training = TrainConfig(
+            data=[], base_model=args.base_model, out=args.out, batch_size=args.train_batch_size,
+            mini_batch_size=args.mini_batch_size, steps=args.steps, learning_rate=args.learning_rate,
+            warmup_steps=args.warmup_steps, max_length=args.train_max_length, num_workers=args.num_workers,
+            cpus_per_worker=args.cpus_per_worker, use_gpu=args.use_gpu, checkpoint_every=max(args.steps // 2, 1),
+            seed=args.seed)
+        evaluation = EvalConfig(
+            baselines=not args.no_baselines, tasks=_csv(args.tasks) or None, bible_samples=args.bible_samples,
+            bbc_per_label=args.bbc_per_label, max_length=args.eval_max_length, passkey=args.passkey,
+            passkey_lengths=[int(n) for n in _csv(args.passkey_lengths)])
+        check_stages(synthesis, *plan_stages(synthesis, training, evaluation), resume_training=args.resume)
+        if not embedded:
+            asyncio.run(_preflight(synthesis))
+    except (ValidationError, ValueError, *USER_ERRORS) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    from flows.pipeline import pipeline
+    from flows.synthesize import SynthesisIncomplete
+
+    print(f"pipeline run {synthesis.run_id}: synthesize -> train -> evaluate", file=sys.stderr)
+    try:
+        summary = asyncio.run(pipeline(synthesis, training, evaluation, embedded_llm=embedded,
+                                       resume_training=args.resume))
+    except SynthesisIncomplete as exc:
+        print(f"error: synthesis incomplete: {exc}", file=sys.stderr)
+        retry = shlex.join(["synthembed", "retry", "--run-id", synthesis.run_id, "--store", synthesis.store])
+        print(f"Retry the failed shards with:\n  {retry}\nthen run the pipeline again with --run-id "
+              f"{synthesis.run_id} (complete shards are kept).", file=sys.stderr)
+        return 1
+    print(f"\n{summary['rows']} rows synthesized; training loss {summary['first_loss']:.3f} -> {summary['last_loss']:.3f}")
+    print(format_table(summary["table"]))
+    print()
+    print(format_table([{"stage": k, "seconds": v} for k, v in summary["seconds"].items()]))
+    print(f"\ndata:    {summary['data']}\nmodel:   {summary['model']}\nloss:    {summary['loss_plot']}"
+          f"\nresults: {summary['report']}\nchart:   {summary['plot']}")
+    return 0
+
+
 def _config_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("config", help="show the effective settings (secrets masked)")
     p.add_argument("action", choices=["show"])
@@ -210,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     _retry_parser(sub)
     _train_parser(sub)
     _evaluate_parser(sub)
+    _pipeline_parser(sub)
     _config_parser(sub)
     return parser
 
@@ -378,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "train":
         return train_command(args)
+    if args.command == "pipeline":
+        return pipeline_command(args)
     if args.command == "evaluate":
         return evaluate_command(args)
     if args.command == "status":

@@ -35,6 +35,8 @@ def _configure_prefect_env() -> int:
         RAY_USAGE_STATS_ENABLED="0",
         RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",  # local Ray on 127.0.0.1 (see tasks.train.launch)
         AWS_EC2_METADATA_DISABLED="true",
+        HF_HUB_OFFLINE="1",  # nothing here may reach the hub; standard MTEB tasks must say so
+        TRANSFORMERS_OFFLINE="1",
         SYNTHEMBED_TEST_PREFECT_PORT=str(port),
     )
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "OPENAI_API_KEY", "SYNTHEMBED_LLM_API_KEY"):

@@ -14,8 +14,10 @@ so ``mteb.TaskResult.from_disk`` (or mteb's result tooling pointed at a copy) re
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 from tasks.evaluate.mteb_tasks import offline_tasks
@@ -70,13 +72,28 @@ def run_tasks(encoder, tasks: list, batch_size: int = 16) -> list:
     ``cache=None``: results are filed by :func:`save_results`, not in ``~/.cache/mteb``.
     One thread for mteb's own numpy/scikit-learn work, so it does not fight torch for the cores.
     """
+    import datasets
     import mteb
+    from sklearn.exceptions import UndefinedMetricWarning
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1, user_api="blas"):
+    datasets.disable_progress_bars()  # mteb's per-step dataset bars; our progress is per task
+    with threadpool_limits(1, user_api="blas"), warnings.catch_warnings():
+        # Documents carry no instruction by design (E5); mteb warns about it for every retrieval task.
+        warnings.filterwarnings("ignore", message="Prompt type 'document' not found")
+        # Small samples leave a class unpredicted now and then; the accuracy still says it all.
+        warnings.filterwarnings("ignore", category=UndefinedMetricWarning)
+        warnings.filterwarnings("ignore", message="To copy construct from a tensor")  # inside mteb's bitext evaluator
+        logging.getLogger("mteb.models.abs_encoder").addFilter(_no_document_prompt_warning)
         results = mteb.evaluate(encoder, tasks, cache=None, co2_tracker=False,
                                 encode_kwargs={"batch_size": batch_size}, show_progress_bar=False)
+    if results.exceptions:
+        raise RuntimeError(f"mteb failed on {', '.join(str(e) for e in results.exceptions)}")
     return list(results.task_results)
+
+
+def _no_document_prompt_warning(record: logging.LogRecord) -> bool:
+    return "Prompt type 'document' not found" not in record.getMessage()
 
 
 def results_prefix(meta) -> str:

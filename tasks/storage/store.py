@@ -107,7 +107,11 @@ def absolute_url(url: str) -> str:
     's3://bucket/x'
     >>> absolute_url("file:///data/x")
     'file:///data/x'
+    >>> absolute_url("")  # unset stays unset (a pipeline fills it in)
+    ''
     """
+    if not url:
+        return url
     if "://" in url and not url.startswith("file://"):
         return url
     return f"file://{Path(url.removeprefix('file://') or '.').expanduser().resolve()}"

@@ -68,6 +68,8 @@ class TrainConfig:
         """One clear ValueError for the first bad value, before anything expensive starts."""
         if not self.data:
             raise ValueError("no training data given (--data URL of a synthesis run)")
+        if not self.out:
+            raise ValueError("no output given (--out URL for checkpoints and the model)")
         if self.data_weights is not None and (len(self.data_weights) != len(self.data) or min(self.data_weights) <= 0):
             raise ValueError("data_weights needs one positive weight per --data URL")
         if self.batch_size < 2:

@@ -42,14 +42,15 @@ def quiet_local_ray() -> None:
         bootstrap.write_text(BOOTSTRAP_NOTE + "provider:\n  type: local\n")
 
 
-def connect_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+def connect_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Join ``address`` or start a local Ray on 127.0.0.1; True when this call started a local one."""
     import ray
 
     if ray.is_initialized():
-        return
+        return False
     if address:
         ray.init(address=address, log_to_driver=True)
-        return
+        return False
     quiet_local_ray()
     # Worker output stays in Ray's session logs (/tmp/ray/session_latest/logs): metrics reach
     # the driver through a queue, and a failing worker's traceback comes back in the exception.
@@ -57,6 +58,7 @@ def connect_ray(address: str | None = None, num_cpus: int | None = None) -> None
     # cleaner would otherwise print a warning every second.)
     ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
              log_to_driver=False, configure_logging=False)
+    return True
 
 
 def storage_for(out_url: str) -> tuple[str, pyarrow.fs.FileSystem | None]:
@@ -94,7 +96,7 @@ def launch(config: TrainConfig, base_path: str, on_metrics: Callable[[dict], Non
 
     from tasks.train.loop import train_func
 
-    connect_ray(address, num_cpus=None if address else max(os.cpu_count() or 1, config.num_workers))
+    started_local = connect_ray(address, num_cpus=None if address else max(os.cpu_count() or 1, config.num_workers))
     metrics: Queue = Queue()
     storage_path, storage_filesystem = storage_for(config.out)
     resources = {"CPU": config.cpus_per_worker} | ({"GPU": 1} if config.use_gpu else {})
@@ -127,3 +129,5 @@ def launch(config: TrainConfig, base_path: str, on_metrics: Callable[[dict], Non
     finally:
         done.set()
         reader.join(timeout=10)
+        if started_local:  # its actors hold memory and CPU the next stage (evaluation) needs
+            ray.shutdown()

@@ -1,19 +1,10 @@
-"""Running tasks the way every evaluation test does: offline mteb, no results cache, one thread."""
+"""Running tasks the way the evaluate flow does (tasks.evaluate.suite.run_tasks), keyed by task name."""
 
 from __future__ import annotations
 
-from threadpoolctl import threadpool_limits
+from tasks.evaluate.suite import run_tasks as run_suite
 
 
 def run_tasks(model, tasks) -> dict:
-    """Evaluate ``tasks`` with mteb, no results cache, no CO2 tracking; ``{task name: TaskResult}``."""
-    import mteb
-
-    # One OpenMP/BLAS thread: on two cores already busy with other work, sklearn's k-means took
-    # ~1 s per fit instead of ~10 ms from oversubscription, and torch encoded no slower.
-    with threadpool_limits(limits=1):
-        results = mteb.evaluate(
-            model, tasks, cache=None, co2_tracker=False, encode_kwargs={"batch_size": 32}, show_progress_bar=False
-        )
-    assert not results.exceptions, results.exceptions
-    return {result.task_name: result for result in results.task_results}
+    """Evaluate ``tasks`` with mteb (no results cache, no CO2 tracking); ``{task name: TaskResult}``."""
+    return {result.task_name: result for result in run_suite(model, tasks, batch_size=32)}
