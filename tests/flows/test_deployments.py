@@ -50,6 +50,13 @@ def test_every_deployment_is_registered_with_its_schedule_disabled(deployed):
     train = asyncio.run(_read("train/train"))
     assert train.parameters["config"]["base_model"] == "embedded-qwen"
     assert "config" in train.parameter_openapi_schema["properties"]
+    evaluate = asyncio.run(_read("evaluate/evaluate"))
+    assert evaluate.entrypoint == "flows/evaluate.py:evaluate" and evaluate.parameters["config"]["baselines"] is True
+    pipeline = asyncio.run(_read("pipeline/pipeline"))
+    assert pipeline.entrypoint == "flows/pipeline.py:pipeline" and "pipeline" in pipeline.tags
+    assert {"synthesis", "training", "evaluation", "embedded_llm"} <= set(pipeline.parameter_openapi_schema["properties"])
+    for deployment in (evaluate, pipeline):
+        assert len(deployment.schedules) == 1 and not deployment.schedules[0].active
 
 
 def test_a_deployment_run_through_a_process_worker_records_one_task_run_per_shard(deployed, tmp_path):
