@@ -206,11 +206,13 @@ def _pipeline_parser(sub: argparse._SubParsersAction) -> None:
     t = p.add_argument_group("training")
     t.add_argument("--base-model", default="embedded-qwen", help="model to fine-tune (default: embedded-qwen)")
     t.add_argument("--out", default="", help="store URL for the model (default: {store}/models/{run_id})")
-    t.add_argument("--steps", type=int, default=20)
+    t.add_argument("--steps", type=int, default=30)
     t.add_argument("--train-batch-size", type=int, default=8, help="contrastive batch (default: 8)")
-    t.add_argument("--mini-batch-size", type=int, default=8, help="rows per forward pass (default: 8)")
+    t.add_argument("--mini-batch-size", type=int, default=16,
+                   help="rows per forward pass (default: 16, the whole batch with hard negatives: no GradCache pass)")
     t.add_argument("--train-max-length", type=int, default=128, help="tokens per training text (default: 128)")
-    t.add_argument("--learning-rate", type=float, default=1e-4)
+    t.add_argument("--learning-rate", type=float, default=1e-3,
+                   help="default 1e-3 for a short CPU run (the paper's 1e-4 is for ~1k steps at batch 2048)")
     t.add_argument("--warmup-steps", type=int, default=3)
     t.add_argument("--num-workers", type=int, default=1)
     t.add_argument("--cpus-per-worker", type=float, default=2.0)

@@ -85,12 +85,16 @@ def embed_without_grad(embed: Embed, inputs: Inputs, mini_batch_size: int) -> tu
     with torch.no_grad():
         for batch in mini_batches(inputs, mini_batch_size):
             states.append(RngState())
-            embeddings = embed(batch)  # (b, H), b <= mini_batch_size
-            if embeddings.dim() != 2 or embeddings.shape[0] != rows_of(batch, "mini-batch"):
-                raise ValueError(f"embed must return (rows, hidden) embeddings, got {tuple(embeddings.shape)} "
-                                 f"for {rows_of(batch, 'mini-batch')} rows")
-            chunks.append(embeddings)
+            chunks.append(_checked(embed, batch))  # (b, H), b <= mini_batch_size
     return torch.cat(chunks), states
+
+
+def _checked(embed: Embed, batch: Inputs) -> torch.Tensor:
+    embeddings = embed(dict(batch))
+    if embeddings.dim() != 2 or embeddings.shape[0] != rows_of(batch, "mini-batch"):
+        raise ValueError(f"embed must return (rows, hidden) embeddings, got {tuple(embeddings.shape)} "
+                         f"for {rows_of(batch, 'mini-batch')} rows")
+    return embeddings
 
 
 def loss_and_embedding_grads(loss_fn: LossFn, q: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -133,7 +137,13 @@ def grad_cache_step(
     """
     if mini_batch_size < 1:
         raise ValueError(f"mini_batch_size must be >= 1, got {mini_batch_size}")
-    check_pair_layout(rows_of(query_inputs, "query_inputs"), rows_of(document_inputs, "document_inputs"))
+    rows = (rows_of(query_inputs, "query_inputs"), rows_of(document_inputs, "document_inputs"))
+    check_pair_layout(*rows)
+    if max(rows) <= mini_batch_size:  # it all fits one pass: the plain step, without the second forward
+        q, d = _checked(embed, query_inputs), _checked(embed, document_inputs)
+        loss = loss_fn(q, d)
+        loss.backward()
+        return loss.detach()
 
     # Step 1: embeddings without activations. q: (B, H), d: (B + B*k, H).
     q, q_states = embed_without_grad(embed, query_inputs, mini_batch_size)

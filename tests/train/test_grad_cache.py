@@ -171,6 +171,22 @@ def test_incompatible_inputs_are_rejected(query_inputs, document_inputs, mini_ba
         grad_cache_step(lambda batch: batch["x"], query_inputs, document_inputs, mini_batch_size)
 
 
-def test_an_embed_that_returns_the_wrong_shape_is_rejected():
+@pytest.mark.parametrize("mini_batch_size", [2, 4])  # 4: everything fits one pass
+def test_an_embed_that_returns_the_wrong_shape_is_rejected(mini_batch_size):
     with pytest.raises(ValueError, match="embed must return"):
-        grad_cache_step(lambda batch: batch["x"].sum(0), {"x": torch.randn(4, 8)}, {"x": torch.randn(4, 8)}, 2)
+        grad_cache_step(lambda batch: batch["x"].sum(0), {"x": torch.randn(4, 8)}, {"x": torch.randn(4, 8)},
+                        mini_batch_size)
+
+
+@pytest.mark.parametrize("mini_batch_size, forward_passes", [(8, 2), (4, 2 * (1 + 2))])
+def test_a_batch_that_fits_one_pass_is_embedded_once(mini_batch_size, forward_passes):
+    """No second forward pass when nothing needs caching: queries once, documents once."""
+    calls = []
+    encoder = torch.nn.Linear(8, 4)
+
+    def embed(batch):
+        calls.append(batch["x"].shape[0])
+        return encoder(batch["x"])
+
+    grad_cache_step(embed, {"x": torch.randn(4, 8)}, {"x": torch.randn(8, 8)}, mini_batch_size)
+    assert len(calls) == forward_passes
