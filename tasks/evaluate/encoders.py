@@ -1,4 +1,5 @@
-"""Two encoders for the offline suite: one that embeds each distinct text once, and a random baseline.
+"""Encoders for the offline suite: one that embeds each distinct text once, a base for text-only
+encoders, and a random baseline.
 
 mteb's evaluators embed column by column: the Lee task sends every document 49 times (once
 per pair it is in), bitext mining sends the same verses again for the second direction.
@@ -111,7 +112,30 @@ class DedupEncoder:
         return self.model.similarity_pairwise(embeddings1, embeddings2)
 
 
-class RandomEncoder(AbsEncoder):
+class TextEncoder(AbsEncoder):
+    """An mteb encoder over plain texts: subclasses implement :meth:`embed_inputs` only.
+
+    mteb hands encoders a DataLoader plus the task's metadata; text models need just the
+    texts, the task (for its instruction) and the role (query or document).
+    """
+
+    def encode(
+        self,
+        inputs: DataLoader[BatchedInput],
+        *,
+        task_metadata: TaskMetadata,
+        hf_split: str,
+        hf_subset: str,
+        prompt_type: PromptType | None = None,
+        **kwargs: Any,
+    ) -> Array:
+        return self.embed_inputs(list(inputs.dataset["text"]), task_metadata, prompt_type)
+
+    def embed_inputs(self, texts: list[str], task_metadata: TaskMetadata, prompt_type: PromptType | None) -> np.ndarray:
+        raise NotImplementedError
+
+
+class RandomEncoder(TextEncoder):
     """Each distinct text gets a fixed random unit vector (seeded by a hash of the text).
 
     Identical texts get identical vectors and anything else is unrelated, so scores sit at
@@ -133,14 +157,5 @@ class RandomEncoder(AbsEncoder):
             vectors[row] = vector / np.linalg.norm(vector)
         return vectors
 
-    def encode(
-        self,
-        inputs: DataLoader[BatchedInput],
-        *,
-        task_metadata: TaskMetadata,
-        hf_split: str,
-        hf_subset: str,
-        prompt_type: PromptType | None = None,
-        **kwargs: Any,
-    ) -> Array:
-        return self.embed_texts(list(inputs.dataset["text"]))
+    def embed_inputs(self, texts: list[str], task_metadata: TaskMetadata, prompt_type: PromptType | None) -> np.ndarray:
+        return self.embed_texts(texts)
