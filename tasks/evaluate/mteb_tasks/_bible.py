@@ -1,4 +1,4 @@
-"""What the three Bible tasks share: their provenance metadata, the verse sample, the retrieval split.
+"""What the three Bible tasks share: their provenance metadata, the verse sample, the retrieval task.
 
 The sample is drawn once per seed from the verse pairs whose texts are unique on both sides
 (:func:`tasks.evaluate.data.bible.distinct_pairs`), so every query has exactly one right answer.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from datasets import Dataset
+from mteb.abstasks.retrieval import AbsTaskRetrieval
 
 from tasks.evaluate.data.bible import VersePair, distinct_pairs, load_bible_pairs, sample_pairs
 
@@ -55,3 +56,27 @@ def retrieval_split(queries: list[str], documents: list[str]) -> dict[str, Any]:
         "relevant_docs": {f"q{i}": {f"d{i}": 1} for i in range(len(queries))},
         "top_ranked": None,
     }
+
+
+class BibleRetrieval(AbsTaskRetrieval):
+    """Verses in ``query_language`` as queries, their translations among ``n_samples`` documents.
+
+    Subclasses set ``metadata`` and ``query_language`` ("en" or "es"); the documents are the
+    other language's side of the same sample, so every document is some query's answer.
+    """
+
+    query_language: str
+
+    def __init__(self, n_samples: int = DEFAULT_N_SAMPLES, seed: int = 42, **kwargs: Any) -> None:
+        super().__init__(seed=seed, **kwargs)
+        self.n_samples = n_samples
+
+    def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+        if self.data_loaded:
+            return
+        pairs = bible_sample(self.n_samples, self.seed)
+        document_language = "es" if self.query_language == "en" else "en"
+        queries = [getattr(p, self.query_language) for p in pairs]
+        documents = [getattr(p, document_language) for p in pairs]
+        self.dataset = {"default": {"test": retrieval_split(queries, documents)}}
+        self.data_loaded = True

@@ -9,26 +9,18 @@ queries come from: every document is some query's answer, none is filler.
 
 from __future__ import annotations
 
-from typing import Any
-
-from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.task_metadata import TaskMetadata
 
 from tasks.evaluate.instructions import TASK_INSTRUCTIONS
-from tasks.evaluate.mteb_tasks._bible import (
-    BIBLE_DESCRIPTION,
-    BIBLE_METADATA,
-    DEFAULT_N_SAMPLES,
-    bible_sample,
-    retrieval_split,
-)
+from tasks.evaluate.mteb_tasks._bible import BIBLE_DESCRIPTION, BIBLE_METADATA, BibleRetrieval
 
 NAME = "BibleRetrievalEnEs"
 
 
-class BibleRetrievalEnEs(AbsTaskRetrieval):
+class BibleRetrievalEnEs(BibleRetrieval):
     """English verse -> its Spanish translation among ``n_samples`` Spanish verses."""
 
+    query_language = "en"
     metadata = TaskMetadata(
         name=NAME,
         description=BIBLE_DESCRIPTION.format(what="Queries are English verses, documents Spanish verses."),
@@ -38,14 +30,3 @@ class BibleRetrievalEnEs(AbsTaskRetrieval):
         prompt={"query": TASK_INSTRUCTIONS[NAME]},  # documents get no instruction (E5)
         **BIBLE_METADATA,
     )
-
-    def __init__(self, n_samples: int = DEFAULT_N_SAMPLES, seed: int = 42, **kwargs: Any) -> None:
-        super().__init__(seed=seed, **kwargs)
-        self.n_samples = n_samples
-
-    def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
-        if self.data_loaded:
-            return
-        pairs = bible_sample(self.n_samples, self.seed)
-        self.dataset = {"default": {"test": retrieval_split([p.en for p in pairs], [p.es for p in pairs])}}
-        self.data_loaded = True

@@ -9,26 +9,18 @@ understand the Spanish query rather than the Spanish documents.
 
 from __future__ import annotations
 
-from typing import Any
-
-from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.task_metadata import TaskMetadata
 
 from tasks.evaluate.instructions import TASK_INSTRUCTIONS
-from tasks.evaluate.mteb_tasks._bible import (
-    BIBLE_DESCRIPTION,
-    BIBLE_METADATA,
-    DEFAULT_N_SAMPLES,
-    bible_sample,
-    retrieval_split,
-)
+from tasks.evaluate.mteb_tasks._bible import BIBLE_DESCRIPTION, BIBLE_METADATA, BibleRetrieval
 
 NAME = "BibleRetrievalEsEn"
 
 
-class BibleRetrievalEsEn(AbsTaskRetrieval):
+class BibleRetrievalEsEn(BibleRetrieval):
     """Spanish verse -> its English translation among ``n_samples`` English verses."""
 
+    query_language = "es"
     metadata = TaskMetadata(
         name=NAME,
         description=BIBLE_DESCRIPTION.format(what="Queries are Spanish verses, documents English verses."),
@@ -38,14 +30,3 @@ class BibleRetrievalEsEn(AbsTaskRetrieval):
         prompt={"query": TASK_INSTRUCTIONS[NAME]},
         **BIBLE_METADATA,
     )
-
-    def __init__(self, n_samples: int = DEFAULT_N_SAMPLES, seed: int = 42, **kwargs: Any) -> None:
-        super().__init__(seed=seed, **kwargs)
-        self.n_samples = n_samples
-
-    def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
-        if self.data_loaded:
-            return
-        pairs = bible_sample(self.n_samples, self.seed)
-        self.dataset = {"default": {"test": retrieval_split([p.es for p in pairs], [p.en for p in pairs])}}
-        self.data_loaded = True
