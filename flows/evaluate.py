@@ -16,7 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tasks.evaluate.config import EvalConfig
-from tasks.evaluate.models import ModelSpec, load_encoder, local_copy
+from tasks.evaluate.models import ModelSpec, load_encoder, with_local_copies
 from tasks.evaluate.passkey import load_with_rope_theta, model_encoder, run_passkey
 from tasks.evaluate.plots import passkey_png, scores_png
 from tasks.evaluate.preflight import check_evaluation
@@ -30,6 +30,11 @@ from tasks.storage.store import open_store
 @task(name="check-evaluation-inputs", cache_policy=NO_CACHE)
 def check_inputs(config: EvalConfig) -> list[ModelSpec]:
     return check_evaluation(config)
+
+
+@task(name="fetch-models", retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def fetch_models(specs: list[ModelSpec]) -> list[ModelSpec]:
+    return with_local_copies(specs, Settings().cache)
 
 
 @task(name="evaluate-model", task_run_name="evaluate-{spec.label}", cache_policy=NO_CACHE)
@@ -58,7 +63,7 @@ def passkey_model(spec: ModelSpec, config: EvalConfig) -> list[dict]:
     from tasks.train.base_model import resolve_base_model
 
     logger = get_run_logger()
-    path = str(local_copy(spec.location, Settings().cache)) if spec.kind == "exported" else resolve_base_model(spec.location)
+    path = spec.location if spec.kind == "exported" else resolve_base_model(spec.location)  # local after fetch-models
     model, tokenizer = load_with_rope_theta(path, config.rope_theta), AutoTokenizer.from_pretrained(path)
     embed = model_encoder(model, tokenizer, batch_size=4)
     rows = run_passkey(embed, embed, tokenizer, config.passkey_lengths, config.passkey_docs, config.passkey_queries,
@@ -95,8 +100,8 @@ def write_report(config: EvalConfig, results: list[dict], passkey: dict[str, lis
     markdown = [f"## Evaluation {report_id}", "", markdown_table(rows), "", f"Chart: `{store.url(*folder, 'scores.png')}`"]
     if passkey:
         store.write_bytes(store.path(*folder, "passkey.png"), passkey_png(passkey))
-        passkey_rows = [{"model": label, **{f"{r['length']} tokens": r["accuracy"] for r in rows_}}
-                        for label, rows_ in passkey.items()]
+        passkey_rows = [{"model": label, **{f"{r['length']} tokens": r["accuracy"] for r in by_length}}
+                        for label, by_length in passkey.items()]
         markdown += ["", "### Passkey retrieval (top-1 accuracy)", "", markdown_table(passkey_rows)]
     create_markdown_artifact(key="evaluation-scores", markdown="\n".join(markdown),
                              description=f"mteb main scores, {len(rows)} model(s)")
@@ -115,7 +120,7 @@ def evaluate(config: EvalConfig) -> dict:
         ``{"report", "plot", "table", "passkey", "passkey_plot"}``: URLs and the model × task rows.
     """
     logger = get_run_logger()
-    specs = check_inputs(config)
+    specs = fetch_models(check_inputs(config))
     n_tasks = len(select_tasks(config.tasks, config.bible_samples, config.bbc_per_label, config.seed))
     logger.info("evaluating %d model(s) on %d task(s): %s", len(specs), n_tasks, ", ".join(s.label for s in specs))
     progress = Progress(len(specs) * n_tasks, "model × task", logger, every=1 / max(1, len(specs) * n_tasks))

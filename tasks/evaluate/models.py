@@ -19,6 +19,7 @@ A model is named by one string (``synthembed evaluate --model A,B``):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,13 @@ def local_copy(url: str, cache_dir: Path) -> Path:
     # Fetched fresh each time: the same URL may hold a retrained model.
     store.fs.get(store.root.rstrip("/") + "/", str(target) + "/", recursive=True)
     return target
+
+
+def with_local_copies(specs: list[ModelSpec], cache_dir: Path) -> list[ModelSpec]:
+    """The same specs, exported models in object storage replaced by local copies (fetched once here,
+    then loaded by the mteb run and the passkey test alike); labels and result names are unchanged."""
+    return [dataclasses.replace(spec, location=str(local_copy(spec.location, cache_dir))) if spec.kind == "exported"
+            else spec for spec in specs]
 
 
 def load_encoder(spec: ModelSpec, cache_dir: Path, max_length: int = 512, batch_size: int = 16):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import secrets
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +66,24 @@ def test_baselines_compare_against_the_base_the_model_was_trained_from(tmp_path)
 def test_bad_sizes_fail_before_any_model_loads(change, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         check_evaluation(EvalConfig(models=["minilm"], store=f"file://{tmp_path}", **change))
+
+
+def test_models_in_object_storage_are_fetched_once_to_local_folders(s3_env, tmp_path):
+    from tasks.evaluate.models import with_local_copies
+    from tasks.storage.store import check_store, open_store
+
+    url = f"s3://synthembed-{secrets.token_hex(4)}/models/run9/model"
+    store = open_store(url)
+    check_store(store)
+    store.write_bytes(store.path("modules.json"), b"[]")
+    store.write_bytes(store.path("1_Pooling", "config.json"), b"{}")
+    specs = model_specs([url, "minilm"])
+    check_model(specs[0])
+
+    local = with_local_copies(specs, tmp_path / "cache")
+    assert [(s.label, s.kind, s.mteb_name) for s in local] == [(s.label, s.kind, s.mteb_name) for s in specs]
+    folder = Path(local[0].location)
+    assert folder.is_relative_to(tmp_path / "cache")
+    assert (folder / "modules.json").read_text() == "[]" and (folder / "1_Pooling" / "config.json").is_file()
+    assert local[1] == specs[1]  # built-in models have nothing to fetch
+    assert with_local_copies(local, tmp_path / "cache") == local  # local folders stay as they are
