@@ -115,7 +115,7 @@ def train_command(args: argparse.Namespace) -> int:
 
     try:
         config = TrainConfig(
-            data=[u.strip() for u in args.data.split(",") if u.strip()],
+            data=_csv(args.data),
             data_weights=[float(w) for w in args.data_weights.split(",")] if args.data_weights else None,
             base_model=args.base_model, out=args.out, batch_size=args.batch_size,
             mini_batch_size=args.mini_batch_size, steps=args.steps, learning_rate=args.learning_rate,

@@ -50,6 +50,7 @@ def check_stages(synthesis: SynthesisConfig, training: TrainConfig, evaluation: 
                          "(--resume) to continue it, or choose another output")
     evaluation.validate()
     check_task_names(evaluation.tasks)
+    trained = training.out.rstrip("/") + "/model"
     for spec in evaluation.specs():
-        if spec.kind != "exported" or spec.location not in (training.out.rstrip("/") + "/model",):
-            check_model(spec)  # the model this run trains does not exist yet
+        if spec.location != trained:  # the model this run trains does not exist yet
+            check_model(spec)
