@@ -52,8 +52,17 @@ def _synthesis_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--llm-base-url", default=SETTINGS.llm_base_url,
                    help="OpenAI-compatible base URL (default: start the embedded llama.cpp server)")
     p.add_argument("--llm-model", default=SETTINGS.llm_model, help="model name on that server (required with --llm-base-url)")
-    p.add_argument("--concurrency", type=int, default=4, help="LLM requests in flight (default: 4)")
-    p.add_argument("--shard-concurrency", type=int, default=4, help="shards in flight (default: 4)")
+    p.add_argument("--concurrency", type=int, default=4, help="LLM requests in flight, over the whole run (default: 4)")
+    p.add_argument("--shard-concurrency", type=int, default=64,
+                   help="most shards in flight; parts start whenever the LLM would run dry (default: 64)")
+    p.add_argument("--part-size", type=int, default=500, help="most examples per committed part (default: 500)")
+    p.add_argument("--llm-mode", choices=["online", "batch"], default="online",
+                   help="online requests, or the provider's Batch API: half price, answers within 24 h (default: online)")
+    p.add_argument("--rpm", type=float, help="requests per minute allowed (default: learned from x-ratelimit headers)")
+    p.add_argument("--tpm", type=float, help="tokens per minute allowed (default: learned from x-ratelimit headers)")
+    p.add_argument("--batch-poll", type=float, default=30.0, help="batch mode: seconds between status polls (default: 30)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (shards, parts, requests, tokens, cost) and exit: no LLM call, no server needed")
     p.add_argument("--shard-retries", type=int, default=1, help="retries of a failed shard (default: 1)")
     p.add_argument("--max-tokens", type=int, default=1536, help="completion token limit per call")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per LLM request (default: 300)")
@@ -64,8 +73,8 @@ def _synthesis_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _budget_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--budget-tokens", type=int, help="start no new shard once the run used this many tokens")
-    p.add_argument("--budget-usd", type=float, help="start no new shard once the estimated cost reaches this")
+    p.add_argument("--budget-tokens", type=int, help="send no request that could take the run past this many tokens")
+    p.add_argument("--budget-usd", type=float, help="send no request that could take the estimated cost past this")
 
 
 def _status_parser(sub: argparse._SubParsersAction) -> None:
@@ -248,6 +257,8 @@ def pipeline_command(args: argparse.Namespace) -> int:
             baselines=not args.no_baselines, tasks=_csv(args.tasks) or None, bible_samples=args.bible_samples,
             bbc_per_label=args.bbc_per_label, max_length=args.eval_max_length, passkey=args.passkey,
             passkey_lengths=[int(n) for n in _csv(args.passkey_lengths)])
+        if args.dry_run:
+            return print_plan(synthesis)
         check_stages(synthesis, *plan_stages(synthesis, training, evaluation), resume_training=args.resume)
         if not embedded:
             asyncio.run(_preflight(synthesis))
@@ -296,12 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace, base_url: str, model: str, extra_body: dict) -> SynthesisConfig:
     llm = LLMSettings(base_url=base_url, model=model, concurrency=args.concurrency, max_tokens=args.max_tokens,
-                      timeout_s=args.timeout, max_retries=args.max_retries, extra_body=extra_body)
+                      timeout_s=args.timeout, max_retries=args.max_retries, extra_body=extra_body,
+                      mode=args.llm_mode, rpm=args.rpm, tpm=args.tpm, batch_poll_s=args.batch_poll)
     fields = dict(
         languages=args.languages, task_types=args.task_types,
         examples_per_shard=args.examples_per_shard, total_examples=args.total_examples,
         language_weights=parse_weights(args.language_weights) if args.language_weights else None,
         seed=args.seed, shard_concurrency=args.shard_concurrency, shard_retries=args.shard_retries,
+        part_size=args.part_size,
         store=args.store, llm=llm, budget_tokens=args.budget_tokens, budget_usd=args.budget_usd,
         price_input_per_mtok=args.price_input, price_output_per_mtok=args.price_output,
     )
@@ -332,12 +345,27 @@ def synthesize_command(args: argparse.Namespace) -> int:
     if not _llm_flags_ok(args):
         return 2
     try:  # validate every parameter before starting anything
-        _config(args, args.llm_base_url or "http://127.0.0.1:1/v1", args.llm_model or "embedded", {})
+        config = _config(args, args.llm_base_url or "http://127.0.0.1:1/v1", args.llm_model or "embedded", {})
     except (ValidationError, ValueError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    if args.dry_run:
+        return print_plan(config)
     return _run(lambda base_url, model, extra: _config(args, base_url, model, extra),
                 None if args.llm_base_url else "embedded", args.llm_base_url, args.llm_model)
+
+
+def print_plan(config: SynthesisConfig) -> int:
+    """The dry run: what the run would ask and cost, without any LLM call."""
+    from tasks.synth.estimate import estimate_run
+
+    plan = estimate_run(config)
+    print(format_table(plan.table()))
+    prices = f"${config.price_input_per_mtok}/M prompt, ${config.price_output_per_mtok}/M completion tokens"
+    print(f"\n{plan.requests} first-try requests ({config.llm.mode}); cost estimated at {prices}"
+          f"{' (batch: half price)' if config.llm.mode == 'batch' else ''}. Rejected answers are retried up to "
+          f"{config.max_tries_per_example} tries per example, on top of this.")
+    return 0
 
 
 def retry_command(args: argparse.Namespace) -> int:

@@ -1,13 +1,16 @@
-"""The run manifest: every planned shard, its status and its accounting, in one JSON object.
+"""The run manifest: every planned shard and its parts, their status and accounting, in one JSON object.
 
-``{store}/runs/{run_id}/manifest.json`` is the commit log of a run. A shard's Parquet file is
-written first (atomically), then the shard is marked ``complete`` here; readers trust the
-manifest, so a crash between the two leaves a shard that is simply redone.
+``{store}/runs/{run_id}/manifest.json`` is the commit log of a run. A shard (task type ×
+language) is cut into parts of at most ``part_size`` examples; each part's Parquet file is
+written first (atomically), then the part is marked ``complete`` here. Readers trust the
+manifest, so a crash between the two leaves a part that is simply redone — from the request
+ledger, without paying again. A shard is complete when all its parts are.
 
 >>> m = Manifest(run_id="r1", parameters={"seed": 1})
->>> m.shards["sts/en"] = ShardEntry(task_type="sts", language="en", seed=5, requested=2)
->>> [e.key for e in m.unfinished()]
-['sts/en']
+>>> m.shards["sts/en"] = ShardEntry(task_type="sts", language="en", seed=5, requested=2,
+...                                 parts=[PartEntry(index=0, seed=9, requested=2)])
+>>> [e.key for e in m.unfinished()], m.shards["sts/en"].parts[0].key("sts/en")
+(['sts/en'], 'sts/en/0')
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from enum import Enum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from tasks.storage.store import Store
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: shards hold parts (1: one file per shard, read as one part)
 
 
 def utc_now() -> str:
@@ -32,13 +35,39 @@ class ShardStatus(str, Enum):
     FAILED = "failed"  # gave up after retries; `error` says why
 
 
+class PartEntry(BaseModel):
+    """One part of a shard: examples ``[index * part_size, ...)``, written and committed on its own.
+
+    ``usage`` counts every answer the part paid for, once (from its request ledger);
+    ``reused`` how many answers its last attempt took from the ledger instead of paying again.
+    """
+
+    index: int
+    seed: int
+    requested: int
+    status: ShardStatus = ShardStatus.PENDING
+    rows: int = 0
+    rejects: dict[str, int] = Field(default_factory=dict)
+    usage: dict[str, float] = Field(default_factory=dict)
+    reused: int = 0
+    tasks_brainstormed: int = 0
+    attempts: int = 0
+    error: str | None = None
+    path: str | None = None
+    updated_at: str = Field(default_factory=utc_now)
+
+    def key(self, shard: str) -> str:
+        return f"{shard}/{self.index}"
+
+
 class ShardEntry(BaseModel):
-    """One shard (task type × language) of a run."""
+    """One shard (task type × language) of a run; its totals are those of its parts."""
 
     task_type: str
     language: str
     seed: int
     requested: int
+    parts: list[PartEntry] = Field(default_factory=list)
     status: ShardStatus = ShardStatus.PENDING
     rows: int = 0
     rejects: dict[str, int] = Field(default_factory=dict)
@@ -46,12 +75,43 @@ class ShardEntry(BaseModel):
     tasks_brainstormed: int = 0
     attempts: int = 0
     error: str | None = None
-    path: str | None = None
     updated_at: str = Field(default_factory=utc_now)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_part_from_version_1(cls, data):
+        """A version-1 shard (one file, no parts) reads as a shard of one part."""
+        if isinstance(data, dict) and "parts" not in data and "path" in data:
+            part = {k: data[k] for k in ("seed", "requested", "status", "rows", "rejects", "usage",
+                                         "tasks_brainstormed", "attempts", "error", "path") if k in data}
+            data = {**data, "parts": [{"index": 0, **part}]}
+        return data
 
     @property
     def key(self) -> str:
         return shard_key(self.task_type, self.language)
+
+    def unfinished_parts(self) -> list[PartEntry]:
+        return [p for p in self.parts if p.status is not ShardStatus.COMPLETE]
+
+    def with_part(self, part: PartEntry) -> ShardEntry:
+        """This shard with ``part`` replaced and its totals recomputed."""
+        parts = [part if p.index == part.index else p for p in self.parts]
+        rejects: dict[str, int] = {}
+        usage: dict[str, float] = {}
+        for p in parts:
+            for name, n in p.rejects.items():
+                rejects[name] = rejects.get(name, 0) + n
+            for name, n in p.usage.items():
+                usage[name] = round(usage.get(name, 0) + n, 3)
+        statuses = {p.status for p in parts}
+        status = (ShardStatus.COMPLETE if statuses == {ShardStatus.COMPLETE}
+                  else ShardStatus.FAILED if ShardStatus.FAILED in statuses else ShardStatus.PENDING)
+        errors = [f"part {p.index}: {p.error}" for p in parts if p.status is ShardStatus.FAILED and p.error]
+        return self.model_copy(update=dict(
+            parts=parts, status=status, rows=sum(p.rows for p in parts), rejects=rejects, usage=usage,
+            tasks_brainstormed=sum(p.tasks_brainstormed for p in parts), attempts=max(p.attempts for p in parts),
+            error="; ".join(errors)[:500] or None, updated_at=utc_now()))
 
 
 class Manifest(BaseModel):
@@ -101,9 +161,13 @@ class ParameterMismatch(ValueError):
 
 
 def check_same_run(manifest: Manifest, parameters: dict) -> None:
-    """Refuse to resume a run with different identity parameters (seed, languages, sizes...)."""
+    """Refuse to resume a run with different identity parameters (seed, languages, sizes...).
+
+    A parameter the stored run predates (not in its manifest) is not compared.
+    """
     changed = {
-        k: (manifest.parameters.get(k), v) for k, v in parameters.items() if manifest.parameters.get(k) != v
+        k: (manifest.parameters.get(k), v) for k, v in parameters.items()
+        if k in manifest.parameters and manifest.parameters[k] != v
     }
     if changed:
         detail = "; ".join(f"{k}: was {old!r}, now {new!r}" for k, (old, new) in changed.items())

@@ -1,14 +1,14 @@
-"""Shard data as Hive-partitioned Parquet, written with polars.
+"""Shard data as Hive-partitioned Parquet, one file per part, written with polars.
 
 Layout (other stages and users rely on it)::
 
-    {store}/runs/{run_id}/data/task_type={t}/language={l}/part-00000.parquet
+    {store}/runs/{run_id}/data/task_type={t}/language={l}/part-{index:05d}.parquet
 
-One file per shard with a fixed name, so a redone shard replaces its file instead of adding
-a second one: re-runs can never duplicate rows.
+Each part has a fixed name, so a redone part replaces its file instead of adding a second
+one: re-runs can never duplicate rows.
 
->>> shard_file("runs/r1", "sts", "en")
-'runs/r1/data/task_type=sts/language=en/part-00000.parquet'
+>>> part_file("runs/r1", "sts", "en", 3)
+'runs/r1/data/task_type=sts/language=en/part-00003.parquet'
 """
 
 from __future__ import annotations
@@ -41,16 +41,16 @@ SCHEMA = pl.Schema(
 )
 
 
-def shard_file(run_root: str, task_type: str, language: str) -> str:
-    return f"{run_root}/data/task_type={task_type}/language={language}/part-00000.parquet"
+def part_file(run_root: str, task_type: str, language: str, index: int) -> str:
+    return f"{run_root}/data/task_type={task_type}/language={language}/part-{index:05d}.parquet"
 
 
-def write_shard(store: Store, run_id: str, task_type: str, language: str, rows: list[dict]) -> str:
-    """Write one shard's rows atomically; return the path written."""
+def write_part(store: Store, run_id: str, task_type: str, language: str, index: int, rows: list[dict]) -> str:
+    """Write one part's rows atomically; return the path written."""
     frame = pl.DataFrame(rows, schema=SCHEMA)
     buffer = io.BytesIO()
     frame.write_parquet(buffer, compression="zstd", statistics=True)
-    path = shard_file(store.path("runs", run_id), task_type, language)
+    path = part_file(store.path("runs", run_id), task_type, language, index)
     store.write_bytes(path, buffer.getvalue())
     return path
 
@@ -69,18 +69,26 @@ def _storage_options(store: Store) -> dict | None:
 
 
 def scan_run(store: Store, run_id: str, manifest: Manifest | None = None) -> pl.LazyFrame:
-    """Lazily read the committed rows of a run: only shards the manifest marks complete.
+    """Lazily read the committed rows of a run: only parts the manifest marks complete.
 
     Raises FileNotFoundError if the run has no manifest.
     """
     manifest = manifest or load_manifest(store, run_id)
     if manifest is None:
         raise FileNotFoundError(f"no synthesis run {run_id!r} in {store.url()}")
-    paths = [store.url(e.path.removeprefix(store.root).lstrip("/")) if e.path else None
-             for e in manifest.shards.values() if e.status is ShardStatus.COMPLETE]
-    paths = [p for p in paths if p]
+    paths = [store.url(p.path.removeprefix(store.root).lstrip("/"))
+             for e in manifest.shards.values() for p in e.parts if p.status is ShardStatus.COMPLETE and p.path]
     if not paths:
         return pl.LazyFrame(schema=SCHEMA)
     if store.protocol == "file":
         paths = [p.removeprefix("file://") for p in paths]
     return pl.scan_parquet(paths, schema=SCHEMA, hive_partitioning=False, storage_options=_storage_options(store))
+
+
+def committed_ids(store: Store, paths: list[str]) -> set[str]:
+    """The example ids already committed in these part files (exact dedup across a shard's parts)."""
+    ids: set[str] = set()
+    for path in paths:
+        with store.fs.open(path, "rb") as f:
+            ids.update(pl.read_parquet(f, columns=["example_id"])["example_id"].to_list())
+    return ids

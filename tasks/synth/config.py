@@ -6,6 +6,8 @@ clear error before any LLM call.
 >>> c = SynthesisConfig(languages=["en", "es"], task_types=["sts"], llm={"base_url": "http://x/v1", "model": "m"})
 >>> [s.key for s in plan_shards(c)]
 ['sts/en', 'sts/es']
+>>> [p.requested for p in plan_shards(c.model_copy(update={"examples_per_shard": 1200}))[0].parts]
+[500, 500, 200]
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from tasks.storage.manifest import ShardEntry, shard_key
+from tasks.storage.manifest import PartEntry, ShardEntry, shard_key
 from tasks.synth.languages import LANGUAGES, default_weights, parse_languages
 from tasks.synth.llm import LLMSettings
-from tasks.synth.sampling import shard_seed
+from tasks.synth.sampling import part_seed, shard_seed
 from tasks.synth.task_types import TaskType
 
 DEFAULT_STORE = "file://./data"
+BATCH_PRICE_FACTOR = 0.5  # OpenAI's Batch API bills half the online price
 
 
 def new_run_id() -> str:
@@ -42,7 +45,9 @@ class SynthesisConfig(BaseModel):
         language_weights: relative weight per language (default: English-dominant, REFERENCE §1).
         seed: run seed; each shard derives its own seed from it.
         max_tries_per_example: generation attempts per example before giving it up.
-        shard_concurrency: shards in flight at once.
+        part_size: most examples per part; a part is written and committed on its own.
+        shard_concurrency: most shards in flight at once (requests are bounded by
+            ``llm.concurrency``; parts start whenever the LLM would otherwise run dry).
         shard_retries: Prefect retries of a failed shard before it is marked failed.
         store: fsspec URL of the store (``file://...`` or ``s3://bucket/prefix``).
         run_id: the run to create or resume (default: a new timestamped id).
@@ -60,7 +65,8 @@ class SynthesisConfig(BaseModel):
     language_weights: dict[str, float] | None = None
     seed: int = 0
     max_tries_per_example: int = Field(2, ge=1)
-    shard_concurrency: int = Field(4, ge=1)
+    part_size: int = Field(500, ge=1, le=50_000)
+    shard_concurrency: int = Field(64, ge=1)
     shard_retries: int = Field(1, ge=0)
     store: str = DEFAULT_STORE
     run_id: str = Field(default_factory=new_run_id, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -71,8 +77,9 @@ class SynthesisConfig(BaseModel):
     price_output_per_mtok: float = Field(0.0, ge=0)
 
     def cost_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
-        """Estimated spend for a token count at this run's prices."""
-        return (prompt_tokens * self.price_input_per_mtok + completion_tokens * self.price_output_per_mtok) / 1e6
+        """Estimated spend for a token count at this run's prices (Batch API: half of them)."""
+        factor = BATCH_PRICE_FACTOR if self.llm.mode == "batch" else 1.0
+        return factor * (prompt_tokens * self.price_input_per_mtok + completion_tokens * self.price_output_per_mtok) / 1e6
 
     @field_validator("languages", mode="before")
     @classmethod
@@ -111,6 +118,7 @@ class SynthesisConfig(BaseModel):
             "language_weights": self.language_weights,
             "seed": self.seed,
             "max_tries_per_example": self.max_tries_per_example,
+            "part_size": self.part_size,
         }
 
 
@@ -130,7 +138,7 @@ def apportion(total: int, weights: dict[str, float]) -> dict[str, int]:
 
 
 def plan_shards(config: SynthesisConfig) -> list[ShardEntry]:
-    """Every shard of the run with its size and seed, in a stable order (language, then type)."""
+    """Every shard of the run with its size, seed and parts, in a stable order (language, then type)."""
     if config.total_examples is None:
         sizes = {(t, lang): config.examples_per_shard for lang in config.languages for t in config.task_types}
     else:
@@ -138,11 +146,15 @@ def plan_shards(config: SynthesisConfig) -> list[ShardEntry]:
         for lang, n in apportion(config.total_examples, config.weights()).items():
             per_type = apportion(n, {t: 1.0 for t in config.task_types})
             sizes.update({(t, lang): k for t, k in per_type.items()})
-    return [
-        ShardEntry(task_type=t.value, language=lang, seed=shard_seed(config.seed, t, lang), requested=n)
-        for (t, lang), n in sizes.items()
-        if n > 0
-    ]
+    shards = []
+    for (t, lang), n in sizes.items():
+        if n <= 0:
+            continue
+        seed = shard_seed(config.seed, t, lang)
+        parts = [PartEntry(index=i, seed=part_seed(seed, i), requested=min(config.part_size, n - start))
+                 for i, start in enumerate(range(0, n, config.part_size))]
+        shards.append(ShardEntry(task_type=t.value, language=lang, seed=seed, requested=n, parts=parts))
+    return shards
 
 
 __all__ = ["SynthesisConfig", "plan_shards", "apportion", "new_run_id", "shard_key", "DEFAULT_STORE"]

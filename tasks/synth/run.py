@@ -1,4 +1,4 @@
-"""A synthesis run's bookkeeping, without Prefect: plan or resume, run a shard, commit, report.
+"""A synthesis run's bookkeeping, without Prefect: plan or resume, run shards part by part, commit, report.
 
 The flow (``flows/synthesize.py``) calls these in order; tests call them directly.
 
@@ -6,8 +6,8 @@ Example::
 
     store = open_store("file://./data")
     manifest = prepare_run(store, config)            # plan, or resume a run of the same id
-    ledger = RunLedger(store, manifest)
-    await run_shard(client, store, ledger, manifest.shards["sts/en"], config)
+    run = SynthesisRun(store, manifest, config, LLMClient(config.llm))
+    await run.run_shard(manifest.shards["sts/en"])   # every unfinished part, committed one by one
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from tasks.storage.ledger import RequestLedger
 from tasks.storage.manifest import (
     Manifest,
+    PartEntry,
     ShardEntry,
     ShardStatus,
     check_same_run,
@@ -27,19 +29,22 @@ from tasks.storage.manifest import (
     save_manifest,
     utc_now,
 )
-from tasks.storage.shards import write_shard
+from tasks.storage.shards import committed_ids, write_part
 from tasks.storage.store import Store
-from tasks.synth.config import SynthesisConfig, plan_shards
+from tasks.synth.admission import Admission
+from tasks.synth.budget import Budget
+from tasks.synth.config import BATCH_PRICE_FACTOR, SynthesisConfig, plan_shards
 from tasks.synth.languages import default_weights
-from tasks.synth.llm import LLMClient
-from tasks.synth.shard import ShardFailed, ShardResult, generate_shard
+from tasks.synth.part import Caller, PartResult, PartSpec, generate_part, ready_at_start
 from tasks.synth.task_types import TaskType
+
+READY_PER_SLOT = 2  # parts are admitted while fewer than 2 × concurrency requests are ready to send
 
 
 def prepare_run(store: Store, config: SynthesisConfig) -> Manifest:
     """Load the run's manifest (checking it is the same run) or plan a new one and save it.
 
-    Saving the plan first means every planned shard is listed, as pending, before any LLM call.
+    Saving the plan first means every planned shard and part is listed, as pending, before any LLM call.
     """
     manifest = load_manifest(store, config.run_id)
     if manifest is not None:
@@ -53,22 +58,23 @@ def prepare_run(store: Store, config: SynthesisConfig) -> Manifest:
     return manifest
 
 
-class RunLedger:
-    """Serialises manifest updates from concurrent shards; every update is saved at once."""
+class ManifestWriter:
+    """Serialises manifest updates from concurrent parts; every update is saved at once."""
 
     def __init__(self, store: Store, manifest: Manifest):
         self.store, self.manifest = store, manifest
         self._lock = asyncio.Lock()
 
-    async def update(self, key: str, **changes) -> ShardEntry:
+    async def update_part(self, shard: str, index: int, **changes) -> PartEntry:
         async with self._lock:
-            entry = self.manifest.shards[key].model_copy(update={**changes, "updated_at": utc_now()})
-            self.manifest.shards[key] = entry
+            entry = self.manifest.shards[shard]
+            part = entry.parts[index].model_copy(update={**changes, "updated_at": utc_now()})
+            self.manifest.shards[shard] = entry.with_part(part)
             await asyncio.to_thread(save_manifest, self.store, self.manifest)
-            return entry
+            return part
 
     async def stop(self, reason: str) -> None:
-        """Record why the run stopped starting shards (once)."""
+        """Record why the run stopped starting requests (once)."""
         async with self._lock:
             if self.manifest.stopped_reason != reason:
                 self.manifest.stopped_reason = reason
@@ -76,21 +82,10 @@ class RunLedger:
 
 
 def spend(manifest: Manifest) -> tuple[int, int]:
-    """(prompt, completion) tokens used by the run so far, over all shards and attempts."""
+    """(prompt, completion) tokens paid by the run so far, over all parts (each answer once)."""
     entries = manifest.shards.values()
     return (int(sum(e.usage.get("prompt_tokens", 0) for e in entries)),
             int(sum(e.usage.get("completion_tokens", 0) for e in entries)))
-
-
-def budget_reached(config: SynthesisConfig, manifest: Manifest) -> str | None:
-    """Why no new shard may start (token or spend budget used up), or None."""
-    prompt, completion = spend(manifest)
-    if config.budget_tokens is not None and prompt + completion >= config.budget_tokens:
-        return f"token budget reached: {prompt + completion} of {config.budget_tokens} tokens used"
-    cost = config.cost_usd(prompt, completion)
-    if config.budget_usd is not None and cost >= config.budget_usd:
-        return f"spend budget reached: ${cost:.4f} of ${config.budget_usd:.4f} estimated"
-    return None
 
 
 def pair_weights(config: SynthesisConfig) -> dict[str, float]:
@@ -99,56 +94,104 @@ def pair_weights(config: SynthesisConfig) -> dict[str, float]:
     return weights if len([w for w in weights.values() if w > 0]) > 1 else default_weights()
 
 
-async def run_shard(
-    client: LLMClient,
-    store: Store,
-    ledger: RunLedger,
-    entry: ShardEntry,
-    config: SynthesisConfig,
-    on_example: Callable[[], None] | None = None,
-) -> ShardEntry:
-    """Generate, write and commit one shard. Raises ShardFailed; the caller decides on retries.
-
-    Usage and rejects accumulate over attempts: a failed attempt's spend is still spend.
-    """
-    before = ledger.manifest.shards[entry.key]
-    await ledger.update(entry.key, attempts=before.attempts + 1, status=ShardStatus.PENDING, error=None)
-    try:
-        result: ShardResult = await generate_shard(
-            client,
-            TaskType(entry.task_type),
-            entry.language,
-            entry.requested,
-            entry.seed,
-            max_tries=config.max_tries_per_example,
-            pair_weights=pair_weights(config),
-            on_example=on_example,
-        )
-    except ShardFailed as failure:
-        partial = failure.partial or ShardResult(rows=[])
-        await ledger.update(entry.key, status=ShardStatus.FAILED, error=str(failure)[:500],
-                            **_accumulate(before, partial))
-        raise
-    path = await asyncio.to_thread(write_shard, store, config.run_id, entry.task_type, entry.language, result.rows)
-    return await ledger.update(
-        entry.key,
-        status=ShardStatus.COMPLETE,
-        rows=len(result.rows),
-        tasks_brainstormed=result.tasks_brainstormed,
-        path=path,
-        **_accumulate(before, result),
-    )
+def run_budget(config: SynthesisConfig, manifest: Manifest) -> Budget:
+    """The run's budget, starting from what its manifest says was already paid."""
+    factor = BATCH_PRICE_FACTOR if config.llm.mode == "batch" else 1.0
+    prompt, completion = spend(manifest)
+    return Budget(config.budget_tokens, config.budget_usd, factor * config.price_input_per_mtok,
+                  factor * config.price_output_per_mtok, prompt, completion)
 
 
-def _accumulate(before: ShardEntry, result: ShardResult) -> dict:
-    """The entry's rejects and usage plus this attempt's."""
-    rejects = dict(before.rejects)
-    for reason, count in result.rejects.items():
-        rejects[reason] = rejects.get(reason, 0) + count
-    usage = dict(before.usage)
-    for name, value in result.usage.as_dict().items():
-        usage[name] = round(usage.get(name, 0) + value, 3)
-    return {"rejects": rejects, "usage": usage}
+class ShardIncomplete(RuntimeError):
+    """Some parts of a shard failed (or the budget stopped them); the committed ones stay."""
+
+
+class SynthesisRun:
+    """One attempt at a run's unfinished parts, sharing one backend, ledger, budget and admission."""
+
+    def __init__(self, store: Store, manifest: Manifest, config: SynthesisConfig, backend,
+                 on_example: Callable[[], None] | None = None):
+        self.store, self.config, self.backend, self.on_example = store, config, backend, on_example
+        self.writer = ManifestWriter(store, manifest)
+        self.ledger = RequestLedger(store, config.run_id)
+        self.budget = run_budget(config, manifest)
+        self.admission = Admission(READY_PER_SLOT * backend.capacity)
+        self._pair_weights = pair_weights(config)
+        self._seen: dict[str, set[str]] = {}  # shard -> committed example ids (exact dedup across parts)
+        self._shard_locks: dict[str, asyncio.Lock] = {}
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.writer.manifest
+
+    @property
+    def stopped(self) -> bool:
+        return self.admission.closed
+
+    async def run_shard(self, entry: ShardEntry) -> ShardEntry:
+        """Run every unfinished part of a shard, each admitted when the backend has room.
+
+        Raises ShardIncomplete when a part failed. Parts the budget stopped stay pending
+        without an error: retrying them is pointless until the budget is raised.
+        """
+        async def one(part: PartEntry) -> None:
+            if await self.admission.admit(ready_at_start(TaskType(entry.task_type), part.requested)):
+                await self.run_part(entry.key, part)
+
+        await asyncio.gather(*(one(p) for p in self.manifest.shards[entry.key].unfinished_parts()))
+        done = self.manifest.shards[entry.key]
+        if done.status is ShardStatus.FAILED or (done.status is ShardStatus.PENDING and not self.stopped):
+            pending = [p.index for p in done.unfinished_parts()]
+            raise ShardIncomplete(f"{entry.key}: part(s) {pending} not complete"
+                                  + (f" ({done.error})" if done.error else f" ({self.manifest.stopped_reason})"))
+        return done
+
+    async def run_part(self, shard: str, part: PartEntry) -> PartEntry:
+        """Generate, write and commit one part; its failure is recorded in the manifest, not raised."""
+        entry = self.manifest.shards[shard]
+        part = await self.writer.update_part(shard, part.index, attempts=part.attempts + 1,
+                                             status=ShardStatus.PENDING, error=None)
+        ledger = await asyncio.to_thread(self.ledger.open_part, part.key(shard))
+        unbooked = ledger.totals()  # answers paid by an attempt that never committed (killed)
+        self.budget.add_spent(max(0, unbooked["prompt_tokens"] - int(part.usage.get("prompt_tokens", 0))),
+                              max(0, unbooked["completion_tokens"] - int(part.usage.get("completion_tokens", 0))))
+        caller = Caller(self.backend, ledger, self.budget)
+        spec = PartSpec(part.index, part.seed, part.requested, first_index=part.index * self.config.part_size)
+        try:
+            result = await generate_part(caller, TaskType(entry.task_type), entry.language, spec,
+                                         max_tries=self.config.max_tries_per_example, pair_weights=self._pair_weights,
+                                         admission=self.admission, on_example=self.on_example)
+        finally:
+            await asyncio.to_thread(self.ledger.close_part, ledger)
+        accounting = dict(usage=ledger.totals(), reused=result.reused, tasks_brainstormed=result.tasks_brainstormed)
+        if result.stopped:
+            self.admission.close()
+            await self.writer.stop(result.stopped)
+        if not result.complete:
+            status = ShardStatus.PENDING if result.stopped and not result.failures else ShardStatus.FAILED
+            error = "; ".join(result.failures[:3])[:500] or None
+            return await self.writer.update_part(shard, part.index, status=status, error=error,
+                                                 rejects=dict(result.rejects), **accounting)
+        rows = await self._new_rows(shard, result)
+        path = await asyncio.to_thread(write_part, self.store, self.config.run_id, entry.task_type,
+                                       entry.language, part.index, rows)
+        committed = await self.writer.update_part(shard, part.index, status=ShardStatus.COMPLETE, rows=len(rows),
+                                                  path=path, rejects=dict(result.rejects), **accounting)
+        await asyncio.to_thread(ledger.compact)
+        return committed
+
+    async def _new_rows(self, shard: str, result: PartResult) -> list[dict]:
+        """The part's rows minus exact duplicates of rows other parts of the shard committed."""
+        async with self._shard_locks.setdefault(shard, asyncio.Lock()):
+            if shard not in self._seen:
+                paths = [p.path for p in self.manifest.shards[shard].parts if p.status is ShardStatus.COMPLETE and p.path]
+                self._seen[shard] = await asyncio.to_thread(committed_ids, self.store, paths)
+            seen = self._seen[shard]
+            rows = [r for r in result.rows if r["example_id"] not in seen]
+            if len(rows) < len(result.rows):
+                result.rejects["duplicate"] += len(result.rows) - len(rows)
+            seen.update(r["example_id"] for r in rows)
+            return rows
 
 
 class SynthesisSummary(BaseModel):
@@ -205,12 +248,14 @@ def shard_table(manifest: Manifest, config: SynthesisConfig | None = None) -> li
         {
             "shard": e.key,
             "status": e.status.value,
+            "parts": f"{sum(p.status is ShardStatus.COMPLETE for p in e.parts)}/{len(e.parts)}",
             "requested": e.requested,
             "rows": e.rows,
             "rejects": ", ".join(f"{k}={v}" for k, v in sorted(e.rejects.items())) or "-",
             "prompt_tokens": int(e.usage.get("prompt_tokens", 0)),
             "completion_tokens": int(e.usage.get("completion_tokens", 0)),
             "calls": int(e.usage.get("calls", 0)),
+            "reused": sum(p.reused for p in e.parts),
             "est_cost_usd": cost(e),
             "attempts": e.attempts,
             "error": e.error or "",

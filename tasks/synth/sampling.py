@@ -26,6 +26,12 @@ def shard_seed(run_seed: int, task_type: TaskType, language: str) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
+def part_seed(shard_seed_: int, index: int) -> int:
+    """The seed of part ``index`` of a shard: parts sample independently of each other."""
+    digest = hashlib.sha256(f"{shard_seed_}:part:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
 @dataclass(frozen=True)
 class ExampleRequest:
     """What one example is asked to be: its template and the sampled placeholder values.
@@ -54,8 +60,9 @@ def sample_examples(
     count: int,
     seed: int,
     pair_weights: dict[str, float] | None = None,
+    first_index: int = 0,
 ) -> list[ExampleRequest]:
-    """Sample ``count`` example requests for one shard.
+    """Sample ``count`` example requests for one shard (or one part of it).
 
     Args:
         task_type: the shard's task type.
@@ -64,6 +71,7 @@ def sample_examples(
         seed: the shard seed (see :func:`shard_seed`).
         pair_weights: weights for drawing the other bitext language when ``language`` is
             English (default: the English-dominant weights over all 93 languages).
+        first_index: the index of the first example (a part's offset in its shard).
     """
     rng = random.Random(seed)
     spec = TASK_SPECS[task_type]
@@ -80,7 +88,7 @@ def sample_examples(
             values["task"] = BITEXT_TASK.format(src_lang=values["src_lang"], tgt_lang=values["tgt_lang"])
         elif task_type is TaskType.STS:
             values["task"] = STS_TASK
-        requests.append(ExampleRequest(index=index, template=template, placeholders=values))
+        requests.append(ExampleRequest(index=first_index + index, template=template, placeholders=values))
     return requests
 
 

@@ -172,26 +172,3 @@ def test_missing_s3_credentials_are_reported_before_any_llm_call(tmp_path, capsy
         assert main(_cli(server, "s3://bucket/x", "--languages", "en")) == 2
     assert "needs credentials" in capsys.readouterr().err
     assert server.requests == []
-
-
-def test_budget_stops_new_shards_and_retry_with_a_bigger_budget_finishes(prefect_api, tmp_path):
-    store_url = f"file://{tmp_path}"
-    with FakeOpenAI() as server:
-        first = _run_cli(_cli(server, store_url, "--languages", "en,de,fr", "--task-types", "sts",
-                              "--examples-per-shard", "2", "--run-id", "budget", "--shard-concurrency", "1",
-                              "--budget-tokens", "50", "--price-input", "1", "--price-output", "2"))
-    assert first.returncode == 1, first.stderr
-    assert "stopped early: token budget reached" in first.stderr
-    manifest = load_manifest(open_store(store_url), "budget")
-    statuses = [e.status for e in manifest.shards.values()]
-    assert statuses == [ShardStatus.COMPLETE, ShardStatus.PENDING, ShardStatus.PENDING]
-    assert manifest.stopped_reason.startswith("token budget reached")
-    assert "est. $0.0" in first.stdout
-
-    with FakeOpenAI() as server:
-        retry = _run_cli(["retry", "--run-id", "budget", "--store", store_url, "--llm-base-url", server.base_url,
-                          "--llm-model", server.model, "--budget-tokens", "100000"])
-    assert retry.returncode == 0, retry.stderr
-    after = load_manifest(open_store(store_url), "budget")
-    assert all(e.status is ShardStatus.COMPLETE for e in after.shards.values()) and after.stopped_reason is None
-    assert after.shards["sts/en"].model_dump() == manifest.shards["sts/en"].model_dump()

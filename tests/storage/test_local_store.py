@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from tasks.storage.manifest import Manifest, ParameterMismatch, ShardEntry, ShardStatus, check_same_run, load_manifest, save_manifest
-from tasks.storage.shards import SCHEMA, scan_run, shard_file, write_shard
+from tasks.storage.shards import SCHEMA, part_file, scan_run, write_part
 from tasks.storage.store import open_store
 from tasks.synth.config import SynthesisConfig
 from tasks.synth.run import prepare_run
@@ -39,8 +39,8 @@ def test_relative_store_urls_resolve_under_the_working_directory(tmp_path, monke
 
 def test_shard_round_trip_keeps_schema_and_hive_layout(tmp_path):
     store = open_store(f"file://{tmp_path}")
-    path = write_shard(store, "r1", "short_short", "es", [_row(0, "short_short", "es", None), _row(1, "short_short", "es", None)])
-    assert path == shard_file(str(tmp_path / "runs" / "r1"), "short_short", "es")
+    path = write_part(store, "r1", "short_short", "es", 0, [_row(0, "short_short", "es", None), _row(1, "short_short", "es", None)])
+    assert path == part_file(str(tmp_path / "runs" / "r1"), "short_short", "es", 0)
     frame = pl.read_parquet(path)
     assert frame.schema == SCHEMA and frame.height == 2 and frame["negative"].null_count() == 2
     hive = pl.scan_parquet(str(tmp_path / "runs/r1/data/**/*.parquet"), hive_partitioning=True).collect()
@@ -49,16 +49,16 @@ def test_shard_round_trip_keeps_schema_and_hive_layout(tmp_path):
 
 def test_rewriting_a_shard_replaces_it_instead_of_adding_rows(tmp_path):
     store = open_store(f"file://{tmp_path}")
-    write_shard(store, "r1", "sts", "en", [_row(i) for i in range(3)])
-    write_shard(store, "r1", "sts", "en", [_row(i) for i in range(2)])
+    write_part(store, "r1", "sts", "en", 0, [_row(i) for i in range(3)])
+    write_part(store, "r1", "sts", "en", 0, [_row(i) for i in range(2)])
     files = list((tmp_path / "runs/r1/data").rglob("*.parquet"))
     assert len(files) == 1 and pl.read_parquet(files[0]).height == 2
 
 
 def test_scan_run_reads_only_shards_the_manifest_commits(tmp_path):
     store = open_store(f"file://{tmp_path}")
-    done = write_shard(store, "r1", "sts", "en", [_row(0)])
-    orphan = write_shard(store, "r1", "sts", "es", [_row(1, language="es")])  # written, never committed
+    done = write_part(store, "r1", "sts", "en", 0, [_row(0)])
+    orphan = write_part(store, "r1", "sts", "es", 0, [_row(1, language="es")])  # written, never committed
     manifest = Manifest(run_id="r1", shards={
         "sts/en": ShardEntry(task_type="sts", language="en", seed=1, requested=1, status=ShardStatus.COMPLETE, rows=1, path=done),
         "sts/es": ShardEntry(task_type="sts", language="es", seed=2, requested=1, status=ShardStatus.FAILED, path=orphan),

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from tasks.storage.manifest import Manifest, ShardEntry, ShardStatus, load_manifest, save_manifest
-from tasks.storage.shards import scan_run, write_shard
+from tasks.storage.shards import scan_run, write_part
 from tasks.storage.store import StoreError, check_store, open_store
 
 
@@ -28,7 +28,7 @@ def test_shards_and_manifest_round_trip_through_s3(s3_env):
 
     store = open_store(f"s3://{_bucket()}/runs-root")
     check_store(store)
-    path = write_shard(store, "r1", "sts", "en", [_row(0), _row(1)])
+    path = write_part(store, "r1", "sts", "en", 0, [_row(0), _row(1)])
     assert path.startswith(store.root) and path.endswith("task_type=sts/language=en/part-00000.parquet")
     manifest = Manifest(run_id="r1", shards={"sts/en": ShardEntry(
         task_type="sts", language="en", seed=1, requested=2, status=ShardStatus.COMPLETE, rows=2, path=path)})

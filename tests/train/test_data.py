@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tasks.storage.manifest import Manifest, ShardEntry, ShardStatus, save_manifest
-from tasks.storage.shards import write_shard
+from tasks.storage.shards import write_part
 from tasks.storage.store import open_store
 from tasks.train.config import TrainConfig
 from tasks.train.data import Pair, batch_schedule, load_pairs, local_slice, split_run_url
@@ -16,7 +16,7 @@ from tests.storage.test_local_store import _row
 def _run(tmp_path, run_id: str, n: int, negative: bool = True) -> str:
     store = open_store(f"file://{tmp_path}")
     rows = [{**_row(i), "task": "Find answers.", "negative": f"n{i}" if negative else None} for i in range(n)]
-    path = write_shard(store, run_id, "sts", "en", rows)
+    path = write_part(store, run_id, "sts", "en", 0, rows)
     save_manifest(store, Manifest(run_id=run_id, shards={"sts/en": ShardEntry(
         task_type="sts", language="en", seed=1, requested=n, status=ShardStatus.COMPLETE, rows=n, path=path)}))
     return f"file://{tmp_path}/runs/{run_id}"

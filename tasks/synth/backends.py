@@ -1,0 +1,48 @@
+"""LLM backends behind one small interface: online requests or a provider's Batch API.
+
+Both take the same :class:`~tasks.synth.requests.ChatRequest` and return the same
+:class:`~tasks.synth.requests.Completion`, so parts, the request ledger and budgets do not
+know which one runs:
+
+* ``online`` (:class:`tasks.synth.llm.LLMClient`): ``/v1/chat/completions``, bounded
+  concurrency, retries, adaptive rate limits. OpenAI, vLLM, llama.cpp.
+* ``batch`` (:class:`tasks.synth.batch.BatchClient`): requests are collected into OpenAI
+  Batch JSONL, uploaded through ``/v1/files`` + ``/v1/batches``, polled and downloaded;
+  half the price, answers within the provider's completion window.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tasks.storage.store import Store
+from tasks.synth.config import SynthesisConfig
+from tasks.synth.llm import LLMClient, LLMSettings
+from tasks.synth.requests import ChatRequest, Completion
+
+
+class LLMBackend(Protocol):
+    settings: LLMSettings
+
+    @property
+    def capacity(self) -> int:
+        """How many requests are worth having ready at once (concurrency, or a batch's size)."""
+
+    def request(self, prompt: str, seed: int | None = None, label: str = "") -> ChatRequest: ...
+
+    async def send(self, request: ChatRequest) -> Completion:
+        """The answer to one request; raises LLMCallFailed when it fails for good."""
+
+    async def preflight(self) -> None:
+        """Raise LLMUnavailable before any spend if the server cannot be used."""
+
+    async def close(self) -> None: ...
+
+
+def open_backend(config: SynthesisConfig, api_key: str | None, store: Store) -> LLMBackend:
+    """The backend ``config.llm.mode`` names (create it inside the event loop that uses it)."""
+    if config.llm.mode == "batch":
+        from tasks.synth.batch import BatchClient
+
+        return BatchClient(config.llm, api_key, store, config.run_id)
+    return LLMClient(config.llm, api_key)
