@@ -63,7 +63,7 @@ def _synthesis_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-poll", type=float, default=30.0, help="batch mode: seconds between status polls (default: 30)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (shards, parts, requests, tokens, cost) and exit: no LLM call, no server needed")
-    p.add_argument("--shard-retries", type=int, default=1, help="retries of a failed shard (default: 1)")
+    p.add_argument("--shard-retries", type=int, default=1, help="Prefect retries of a language whose part failed; only unfinished parts are redone (default: 1)")
     p.add_argument("--max-tokens", type=int, default=1536, help="completion token limit per call")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per LLM request (default: 300)")
     p.add_argument("--max-retries", type=int, default=5, help="retries per LLM request (default: 5)")

@@ -1,15 +1,14 @@
 """The synthesis flow: plan shards and parts → check the LLM → generate every shard → report.
 
 Run it from the CLI (``synthembed synthesize --languages en,es``) or as a deployment; the
-logic lives in ``tasks.synth`` and ``tasks.storage``. One Prefect task run per shard (task
-type × language); inside it, parts are generated, written and committed one by one, and
-admitted whenever the LLM backend would otherwise run short of work.
+logic lives in ``tasks.synth`` and ``tasks.storage``. One Prefect task run per language (93
+at most, whatever the run's size); inside it, each shard (task type) is cut into parts that
+are generated, written and committed one by one, admitted whenever the LLM backend would
+otherwise run short of work. The ``synthesis-shards`` artifact shows every shard and its parts.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 
 from prefect import flow, get_run_logger, task
@@ -22,7 +21,7 @@ from tasks.storage.manifest import ShardEntry, ShardStatus
 from tasks.storage.store import Store, check_store, open_store
 from tasks.synth.backends import open_backend
 from tasks.synth.config import SynthesisConfig
-from tasks.synth.run import SynthesisRun, SynthesisSummary, prepare_run, shard_table, summarize
+from tasks.synth.run import SynthesisRun, SynthesisSummary, prepare_run, run_languages, shard_table, summarize
 
 
 class SynthesisIncomplete(RuntimeError):
@@ -40,17 +39,23 @@ def open_checked_store(url: str) -> Store:
     return store
 
 
-@task(name="synth-shard", task_run_name="synth-{entry.task_type}-{entry.language}", cache_policy=NO_CACHE)
-async def synthesize_shard(run: SynthesisRun, entry: ShardEntry) -> ShardEntry:
+@task(name="synth-language", task_run_name="synth-{language}", cache_policy=NO_CACHE)
+async def synthesize_language(run: SynthesisRun, language: str, shards: list[ShardEntry]) -> list[ShardEntry]:
+    """Every shard (task type) of one language, part by part; a Prefect retry redoes only unfinished parts."""
     logger = get_run_logger()
-    todo = run.manifest.shards[entry.key].unfinished_parts()
-    logger.info("shard %s: %d examples in %d part(s) to do", entry.key, sum(p.requested for p in todo), len(todo))
-    done = await run.run_shard(entry)  # raises ShardIncomplete: Prefect retries redo only unfinished parts
-    logger.info("shard %s: %d rows kept in %d part(s), rejects %s, %d tokens paid, %d answers reused",
-                entry.key, done.rows, len(done.parts), done.rejects or "none",
-                int(done.usage.get("prompt_tokens", 0) + done.usage.get("completion_tokens", 0)),
-                sum(p.reused for p in done.parts))
-    return done
+    for entry in shards:
+        todo = run.manifest.shards[entry.key].unfinished_parts()
+        logger.info("shard %s: %d examples in %d part(s) to do", entry.key, sum(p.requested for p in todo), len(todo))
+    try:
+        return await run.run_language(shards)
+    finally:
+        for entry in shards:
+            done = run.manifest.shards[entry.key]
+            logger.info("shard %s: %s, parts %d/%d, %d rows, rejects %s, %d tokens paid, %d answers reused",
+                        done.key, done.status.value, len(done.parts) - len(done.unfinished_parts()), len(done.parts),
+                        done.rows, done.rejects or "none",
+                        int(done.usage.get("prompt_tokens", 0) + done.usage.get("completion_tokens", 0)),
+                        sum(p.reused for p in done.parts))
 
 
 @flow(name="synthesize", flow_run_name="synthesize-{config.run_id}", log_prints=True)
@@ -73,33 +78,10 @@ async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = No
     await backend.preflight()
     progress = Progress(sum(p.requested for e in todo for p in e.unfinished_parts()), "examples", logger)
     run = SynthesisRun(store, manifest, config, backend, on_example=progress.advance)
-    shard_task = synthesize_shard.with_options(retries=config.shard_retries, retry_delay_seconds=5)
-    in_flight = asyncio.Semaphore(config.shard_concurrency)
-    flusher = asyncio.create_task(run.ledger.flush_forever())
-
-    async def one(entry: ShardEntry) -> None:
-        try:
-            await shard_task(run, entry, return_state=True)  # a failed shard is in the manifest already
-        finally:
-            in_flight.release()
-
-    async def start_in_order() -> None:
-        jobs = []
-        for entry in todo:  # a shard task starts when its first part could be admitted
-            await run.admission.room()
-            await in_flight.acquire()
-            if run.stopped:
-                in_flight.release()
-                break
-            jobs.append(asyncio.create_task(one(entry)))
-        await asyncio.gather(*jobs)
-
-    try:
-        await start_in_order()
+    language_task = synthesize_language.with_options(retries=config.shard_retries, retry_delay_seconds=5)
+    try:  # a failed shard is in the manifest already: its state is returned, not raised
+        await run_languages(run, todo, lambda shards: language_task(run, shards[0].language, shards, return_state=True))
     finally:
-        flusher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await flusher
         progress.close()
         await backend.close()
 

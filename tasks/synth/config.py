@@ -48,7 +48,8 @@ class SynthesisConfig(BaseModel):
         part_size: most examples per part; a part is written and committed on its own.
         shard_concurrency: most shards in flight at once (requests are bounded by
             ``llm.concurrency``; parts start whenever the LLM would otherwise run dry).
-        shard_retries: Prefect retries of a failed shard before it is marked failed.
+        shard_retries: Prefect retries of a language's task run when one of its parts failed
+            (a retry redoes only unfinished parts, reusing every recorded answer).
         store: fsspec URL of the store (``file://...`` or ``s3://bucket/prefix``).
         run_id: the run to create or resume (default: a new timestamped id).
         llm: how to reach the generator.

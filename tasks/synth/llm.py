@@ -1,6 +1,6 @@
 """An OpenAI-compatible chat client for generation: bounded, patient, and accountable.
 
-Wraps ``openai.AsyncOpenAI`` (OpenAI, vLLM, llama.cpp and any compatible server) with
+Speaks ``/v1/chat/completions`` (OpenAI, vLLM, llama.cpp and any compatible server) with
 
 * a semaphore bounding concurrent requests across every shard of a run,
 * per-request timeouts and retries with exponential backoff and full jitter,
@@ -21,13 +21,16 @@ LLMClient(base_url='http://127.0.0.1:8080/v1', model='qwen', api_key='***')
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+import aiohttp
 import httpx
 import openai
+from multidict import CIMultiDictProxy
 from pydantic import BaseModel, Field
 
 from tasks.synth.ratelimit import RateLimiter
@@ -104,8 +107,7 @@ class _Backoff:
         return max(jittered, retry_after or 0.0)
 
 
-def _retry_after_seconds(error: openai.APIStatusError) -> float | None:
-    value = error.response.headers.get("retry-after")
+def _retry_after_seconds(value: str | None) -> float | None:
     try:
         return float(value) if value is not None else None
     except ValueError:
@@ -135,20 +137,19 @@ async def check_server(client: openai.AsyncOpenAI, settings: LLMSettings) -> Non
 class LLMClient:
     """Chat completions with bounded concurrency, retries and usage accounting.
 
+    Requests go out through one ``aiohttp`` session (a keep-alive pool of ``concurrency``
+    connections): at hundreds of requests per second the client's own CPU decides
+    throughput, and this path costs a fraction of ``openai.AsyncOpenAI``'s (see BENCHMARKS.md).
+    The ``openai`` client is still what checks the server (:meth:`preflight`).
     Create it inside the event loop that will use it (the flow does).
     """
 
     def __init__(self, settings: LLMSettings, api_key: str | None = None):
         self.settings = settings
-        self._has_key = bool(api_key)
+        self._api_key = api_key
         self.limiter = RateLimiter(settings.rpm, settings.tpm)
-        self._client = openai.AsyncOpenAI(
-            base_url=settings.base_url,
-            api_key=api_key or "unused-local-key",
-            timeout=settings.timeout_s,
-            max_retries=0,  # retries are ours: backoff, jitter and Retry-After as specified
-            http_client=openai.DefaultAsyncHttpxClient(event_hooks={"response": [self._observe]}),
-        )
+        self._url = settings.base_url.rstrip("/") + "/chat/completions"
+        self._session: aiohttp.ClientSession | None = None
         self._semaphore = asyncio.Semaphore(settings.concurrency)
         self._backoff = _Backoff(settings.backoff_base_s, settings.backoff_max_s)
         self._json_mode = settings.json_mode
@@ -158,20 +159,31 @@ class LLMClient:
         """Requests this backend can usefully have in flight at once."""
         return self.settings.concurrency
 
-    async def _observe(self, response: httpx.Response) -> None:
-        if "x-ratelimit-remaining-requests" in response.headers or "x-ratelimit-remaining-tokens" in response.headers:
-            self.limiter.observe(response.headers)
-
     def __repr__(self) -> str:
-        key = "'***'" if self._has_key else "None"
+        key = "'***'" if self._api_key else "None"
         return f"LLMClient(base_url={self.settings.base_url!r}, model={self.settings.model!r}, api_key={key})"
 
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self._api_key or 'unused-local-key'}"}
+            self._session = aiohttp.ClientSession(
+                headers=headers, timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s),
+                connector=aiohttp.TCPConnector(limit=self.settings.concurrency, limit_per_host=0))
+        return self._session
+
     async def close(self) -> None:
-        await self._client.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def preflight(self) -> None:
         """Check the server answers and serves the model, before any generation is paid for."""
-        await check_server(self._client, self.settings)
+        client = openai.AsyncOpenAI(base_url=self.settings.base_url, api_key=self._api_key or "unused-local-key",
+                                    timeout=min(self.settings.timeout_s, 30.0), max_retries=1)
+        try:
+            await check_server(client, self.settings)
+        finally:
+            await client.close()
 
     def request(self, prompt: str, seed: int | None = None, label: str = "") -> ChatRequest:
         """The request this client would send for one user message (its ledger key included)."""
@@ -180,6 +192,17 @@ class LLMClient:
     async def complete(self, prompt: str, seed: int | None = None) -> Completion:
         """One chat completion for a single user message (see :meth:`send`)."""
         return await self.send(self.request(prompt, seed))
+
+    async def _post(self, body: dict) -> tuple[int, dict, CIMultiDictProxy]:
+        """One HTTP exchange under a concurrency slot: (status, JSON body or {}, headers)."""
+        async with self._semaphore:
+            async with self._http().post(self._url, data=json.dumps(body, ensure_ascii=False).encode()) as response:
+                raw = await response.read()
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError:
+            data = {}
+        return response.status, data if isinstance(data, dict) else {}, response.headers
 
     async def send(self, request: ChatRequest) -> Completion:
         """Send one request, retried as configured.
@@ -191,46 +214,41 @@ class LLMClient:
         start = time.perf_counter()
         estimate = len(request.prompt) // 3 + request.max_tokens  # for a tokens-per-minute limit
         for attempt in range(self.settings.max_retries + 1):
-            kwargs = request.body(json_mode=self._json_mode)
-            extra = {k: kwargs.pop(k) for k in dict(request.extra_body)}
+            body = request.body(json_mode=self._json_mode)
             await self.limiter.acquire(estimate)
+            retry_after = None
             try:
-                async with self._semaphore:
-                    response = await self._client.chat.completions.create(**kwargs, **({"extra_body": extra} if extra else {}))
-            except openai.BadRequestError as exc:
-                if "response_format" in kwargs and "response_format" in str(exc):
-                    self._json_mode = False  # server lacks JSON mode: ask in the prompt only
-                    continue
-                raise LLMCallFailed(f"request rejected (400): {exc.message}") from None
-            except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
-                raise LLMCallFailed(f"request rejected ({exc.status_code}): {exc.message}") from None
-            except (openai.RateLimitError, openai.InternalServerError, openai.APIStatusError) as exc:
-                retry_after = _retry_after_seconds(exc) if exc.status_code == 429 else None
-                error = f"HTTP {exc.status_code}"
-                if retry_after is not None and retry_after > self.settings.backoff_max_s:
-                    raise LLMCallFailed(
-                        f"HTTP 429: the server asks to wait {retry_after:.0f}s, over backoff_max_s="
-                        f"{self.settings.backoff_max_s:.0f}s; retry the shard later"
-                    ) from None
-                if exc.status_code < 500 and exc.status_code not in (408, 409, 429):
-                    raise LLMCallFailed(f"request rejected ({exc.status_code}): {exc.message}") from None
-                if retry_after is not None:
-                    self.limiter.pause(retry_after)  # the limit is the server's, shared by every request
-            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-                retry_after, error = None, type(exc).__name__
+                status, data, headers = await self._post(body)
+            except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+                error = "timeout" if isinstance(exc, asyncio.TimeoutError) else f"{type(exc).__name__}"
             else:
-                if not response.choices:
-                    retry_after, error = None, "response without choices"
-                else:
-                    choice, usage = response.choices[0], response.usage
+                if "x-ratelimit-remaining-requests" in headers or "x-ratelimit-remaining-tokens" in headers:
+                    self.limiter.observe(headers)
+                if status == 200 and data.get("choices"):
+                    choice, usage = data["choices"][0], data.get("usage") or {}
                     return Completion(
-                        text=choice.message.content or "",
-                        finish_reason=choice.finish_reason,
-                        prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                        completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+                        text=(choice.get("message") or {}).get("content") or "",
+                        finish_reason=choice.get("finish_reason"),
+                        prompt_tokens=usage.get("prompt_tokens") or 0,
+                        completion_tokens=usage.get("completion_tokens") or 0,
                         latency_s=time.perf_counter() - start,
                         attempts=attempt + 1,
                     )
+                message = str((data.get("error") or {}).get("message", "")) if isinstance(data.get("error"), dict) else ""
+                error = "response without choices" if status == 200 else f"HTTP {status}"
+                if status == 400 and "response_format" in body and "response_format" in message:
+                    self._json_mode = False  # server lacks JSON mode: ask in the prompt only
+                    continue
+                if status == 429:
+                    retry_after = _retry_after_seconds(headers.get("retry-after"))
+                    if retry_after is not None and retry_after > self.settings.backoff_max_s:
+                        raise LLMCallFailed(
+                            f"HTTP 429: the server asks to wait {retry_after:.0f}s, over backoff_max_s="
+                            f"{self.settings.backoff_max_s:.0f}s; retry the shard later")
+                    if retry_after is not None:
+                        self.limiter.pause(retry_after)  # the limit is the server's, shared by every request
+                elif 400 <= status < 500 and status not in (408, 409):
+                    raise LLMCallFailed(f"request rejected ({status}): {message or 'no message'}")
             if attempt == self.settings.max_retries:
                 break
             await asyncio.sleep(self._backoff.delay(attempt, retry_after))

@@ -13,6 +13,7 @@ tasks.synth.parsing.Rejected: missing_key: 'positive_document' is missing
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -110,14 +111,17 @@ _SCRIPT_PREFIXES = {
 }
 
 
+@functools.lru_cache(maxsize=65536)
+def _in_script(ch: str, script: str) -> bool:
+    return unicodedata.name(ch, "").startswith(_SCRIPT_PREFIXES[script])
+
+
 def script_share(text: str, script: str) -> float:
     """Fraction of the letters in ``text`` that belong to ``script`` (1.0 for no letters)."""
-    prefixes = _SCRIPT_PREFIXES[script]
     letters = [ch for ch in text if ch.isalpha()]
     if not letters:
         return 1.0
-    hits = sum(1 for ch in letters if unicodedata.name(ch, "").startswith(prefixes))
-    return hits / len(letters)
+    return sum(_in_script(ch, script) for ch in letters) / len(letters)
 
 
 def check_language(text: str, language: str, min_share: float = 0.5) -> None:

@@ -8,13 +8,15 @@ Example::
     manifest = prepare_run(store, config)            # plan, or resume a run of the same id
     run = SynthesisRun(store, manifest, config, LLMClient(config.llm))
     await run.run_shard(manifest.shards["sts/en"])   # every unfinished part, committed one by one
+    await run_languages(run, manifest.unfinished())  # or everything, language by language
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel
 
@@ -26,6 +28,7 @@ from tasks.storage.manifest import (
     ShardStatus,
     check_same_run,
     load_manifest,
+    manifest_path,
     save_manifest,
     utc_now,
 )
@@ -59,26 +62,44 @@ def prepare_run(store: Store, config: SynthesisConfig) -> Manifest:
 
 
 class ManifestWriter:
-    """Serialises manifest updates from concurrent parts; every update is saved at once."""
+    """Applies part updates from concurrent parts and saves the manifest at most every ``every_s``.
 
-    def __init__(self, store: Store, manifest: Manifest):
-        self.store, self.manifest = store, manifest
+    Saving the whole manifest for every part would cost more than the parts themselves on a
+    558-shard run, and deferring is safe: a part whose commit was not saved yet when the
+    process died is redone from the request ledger, without paying again.
+    """
+
+    def __init__(self, store: Store, manifest: Manifest, every_s: float = 1.0):
+        self.store, self.manifest, self.every_s = store, manifest, every_s
+        self._dirty = False
         self._lock = asyncio.Lock()
 
-    async def update_part(self, shard: str, index: int, **changes) -> PartEntry:
-        async with self._lock:
-            entry = self.manifest.shards[shard]
-            part = entry.parts[index].model_copy(update={**changes, "updated_at": utc_now()})
-            self.manifest.shards[shard] = entry.with_part(part)
-            await asyncio.to_thread(save_manifest, self.store, self.manifest)
-            return part
+    def update_part(self, shard: str, index: int, **changes) -> PartEntry:
+        entry = self.manifest.shards[shard]
+        part = entry.parts[index].model_copy(update={**changes, "updated_at": utc_now()})
+        self.manifest.shards[shard] = entry.with_part(part)
+        self._dirty = True
+        return part
 
-    async def stop(self, reason: str) -> None:
-        """Record why the run stopped starting requests (once)."""
+    def stop(self, reason: str) -> None:
+        """Record why the run stopped starting requests."""
+        if self.manifest.stopped_reason != reason:
+            self.manifest.stopped_reason = reason
+            self._dirty = True
+
+    async def save(self) -> None:
         async with self._lock:
-            if self.manifest.stopped_reason != reason:
-                self.manifest.stopped_reason = reason
-                await asyncio.to_thread(save_manifest, self.store, self.manifest)
+            if self._dirty:
+                self._dirty = False
+                self.manifest.updated_at = utc_now()
+                data = self.manifest.model_dump(mode="json")  # here: parts go on changing while it is written
+                await asyncio.to_thread(self.store.write_json, manifest_path(self.store, self.manifest.run_id), data)
+
+    async def save_forever(self) -> None:
+        """Background task: save the manifest when it changed, at most every ``every_s``."""
+        while True:
+            await asyncio.sleep(self.every_s)
+            await self.save()
 
 
 def spend(manifest: Manifest) -> tuple[int, int]:
@@ -136,7 +157,11 @@ class SynthesisRun:
         """
         async def one(part: PartEntry) -> None:
             if await self.admission.admit(ready_at_start(TaskType(entry.task_type), part.requested)):
-                await self.run_part(entry.key, part)
+                try:
+                    await self.run_part(entry.key, part)
+                except Exception as exc:  # the store failed under it: the part is redone on retry
+                    self.writer.update_part(entry.key, part.index, status=ShardStatus.FAILED,
+                                            error=f"{type(exc).__name__}: {exc}"[:500])
 
         await asyncio.gather(*(one(p) for p in self.manifest.shards[entry.key].unfinished_parts()))
         done = self.manifest.shards[entry.key]
@@ -146,11 +171,21 @@ class SynthesisRun:
                                   + (f" ({done.error})" if done.error else f" ({self.manifest.stopped_reason})"))
         return done
 
+    async def run_language(self, shards: list[ShardEntry]) -> list[ShardEntry]:
+        """Run the shards of one language concurrently; raise ShardIncomplete if one is not complete."""
+        outcomes = await asyncio.gather(*(self.run_shard(e) for e in shards), return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        for failure in failures:
+            if not isinstance(failure, ShardIncomplete):
+                raise failure
+        if failures:
+            raise ShardIncomplete("; ".join(map(str, failures)))
+        return list(outcomes)
+
     async def run_part(self, shard: str, part: PartEntry) -> PartEntry:
         """Generate, write and commit one part; its failure is recorded in the manifest, not raised."""
         entry = self.manifest.shards[shard]
-        part = await self.writer.update_part(shard, part.index, attempts=part.attempts + 1,
-                                             status=ShardStatus.PENDING, error=None)
+        part = self.writer.update_part(shard, part.index, attempts=part.attempts + 1, status=ShardStatus.PENDING, error=None)
         ledger = await asyncio.to_thread(self.ledger.open_part, part.key(shard))
         unbooked = ledger.totals()  # answers paid by an attempt that never committed (killed)
         self.budget.add_spent(max(0, unbooked["prompt_tokens"] - int(part.usage.get("prompt_tokens", 0))),
@@ -166,17 +201,17 @@ class SynthesisRun:
         accounting = dict(usage=ledger.totals(), reused=result.reused, tasks_brainstormed=result.tasks_brainstormed)
         if result.stopped:
             self.admission.close()
-            await self.writer.stop(result.stopped)
+            self.writer.stop(result.stopped)
         if not result.complete:
             status = ShardStatus.PENDING if result.stopped and not result.failures else ShardStatus.FAILED
             error = "; ".join(result.failures[:3])[:500] or None
-            return await self.writer.update_part(shard, part.index, status=status, error=error,
-                                                 rejects=dict(result.rejects), **accounting)
+            return self.writer.update_part(shard, part.index, status=status, error=error,
+                                           rejects=dict(result.rejects), **accounting)
         rows = await self._new_rows(shard, result)
         path = await asyncio.to_thread(write_part, self.store, self.config.run_id, entry.task_type,
                                        entry.language, part.index, rows)
-        committed = await self.writer.update_part(shard, part.index, status=ShardStatus.COMPLETE, rows=len(rows),
-                                                  path=path, rejects=dict(result.rejects), **accounting)
+        committed = self.writer.update_part(shard, part.index, status=ShardStatus.COMPLETE, rows=len(rows),
+                                            path=path, rejects=dict(result.rejects), **accounting)
         await asyncio.to_thread(ledger.compact)
         return committed
 
@@ -192,6 +227,56 @@ class SynthesisRun:
                 result.rejects["duplicate"] += len(result.rows) - len(rows)
             seen.update(r["example_id"] for r in rows)
             return rows
+
+
+def by_language(shards: list[ShardEntry]) -> list[list[ShardEntry]]:
+    """Shards grouped by language, in plan order: the unit a Prefect task run covers."""
+    groups: dict[str, list[ShardEntry]] = {}
+    for entry in shards:
+        groups.setdefault(entry.language, []).append(entry)
+    return list(groups.values())
+
+
+async def run_languages(run: SynthesisRun, todo: list[ShardEntry],
+                        start: Callable[[list[ShardEntry]], Awaitable[object]] | None = None) -> None:
+    """Run the shards of each language together, languages in plan order.
+
+    A language starts when its first part could be admitted; at most
+    ``ceil(shard_concurrency / task types)`` languages run at once, and none starts once the
+    budget stopped the run. ``start`` runs one language (the flow wraps
+    :meth:`SynthesisRun.run_language` in a Prefect task).
+    """
+    start = start or run.run_language
+    groups = by_language(todo)
+    per_language = max(len(g) for g in groups) if groups else 1
+    slots = asyncio.Semaphore(max(1, -(-run.config.shard_concurrency // per_language)))
+
+    async def one(group: list[ShardEntry]) -> None:
+        try:
+            await start(group)
+        except ShardIncomplete:
+            pass  # recorded in the manifest; the summary lists it
+        finally:
+            slots.release()
+
+    jobs = []
+    background = [asyncio.create_task(run.ledger.flush_forever()),  # object stores: segments every few seconds
+                  asyncio.create_task(run.writer.save_forever())]
+    try:
+        for group in groups:
+            await run.admission.room()
+            await slots.acquire()
+            if run.stopped:
+                slots.release()
+                break
+            jobs.append(asyncio.create_task(one(group)))
+        await asyncio.gather(*jobs)
+    finally:
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await run.writer.save()
 
 
 class SynthesisSummary(BaseModel):

@@ -108,7 +108,7 @@ def test_faults_are_counted_failed_shards_listed_and_the_retry_completes_them(pr
     _assert_rows_are_valid(frame)
 
 
-def test_flow_and_one_task_run_per_shard_are_recorded_in_prefect(prefect_api, tmp_path):
+def test_flow_and_one_task_run_per_language_are_recorded_in_prefect(prefect_api, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
@@ -125,8 +125,8 @@ def test_flow_and_one_task_run_per_shard_are_recorded_in_prefect(prefect_api, tm
 
     flows, tasks, artifacts = asyncio.run(runs())
     assert [f.state.type.value for f in flows] == ["COMPLETED"]
-    shard_runs = sorted(t.name for t in tasks if t.name.startswith("synth-"))
-    assert shard_runs == ["synth-short_short-de", "synth-short_short-en", "synth-sts-de", "synth-sts-en"]
+    language_runs = sorted(t.name for t in tasks if t.name.startswith("synth-"))
+    assert language_runs == ["synth-de", "synth-en"]
     assert all(t.state.type.value == "COMPLETED" for t in tasks)
     table = [a for a in artifacts if a.key == "synthesis-shards" and a.flow_run_id == flows[0].id]
     assert table and "sts/de" in str(table[0].data)

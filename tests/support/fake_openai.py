@@ -313,9 +313,21 @@ class FakeOpenAI:
         return web.json_response({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "test"}]})
 
     async def _stats(self, request: web.Request) -> web.Response:
-        return web.json_response({"requests": len(self.requests), "in_flight": self.in_flight,
-                                  "max_in_flight": self.max_in_flight, "completion_tokens": self.completion_tokens_sent,
-                                  "batch_requests": len(self.batch_requests)})
+        with self._lock:
+            arrivals = [t for t, _ in self.requests]
+            return web.json_response({
+                "requests": len(self.requests), "in_flight": self.in_flight, "max_in_flight": self.max_in_flight,
+                "completion_tokens": self.completion_tokens_sent, "batch_requests": len(self.batch_requests),
+                # the benchmark's clock: first and last arrival (monotonic seconds of this process)
+                "first_arrival_s": arrivals[0] if arrivals else None, "last_arrival_s": arrivals[-1] if arrivals else None})
+
+    async def _reset_stats(self, request: web.Request) -> web.Response:
+        """Forget recorded requests (a long benchmark reuses one server); answers stay distinct."""
+        with self._lock:
+            self.requests.clear()
+            self.bodies.clear()
+            self.max_in_flight = self.in_flight
+        return web.json_response({"ok": True})
 
     # --- files -------------------------------------------------------------------------------
 
@@ -426,7 +438,7 @@ class FakeOpenAI:
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=1024**3)  # batch input files can be large
         app.add_routes([
-            web.get("/v1/models", self._models), web.post(CHAT_ENDPOINT, self._chat), web.get("/stats", self._stats),
+            web.get("/v1/models", self._models), web.post(CHAT_ENDPOINT, self._chat), web.get("/stats", self._stats), web.post("/stats/reset", self._reset_stats),
             web.post("/v1/files", self._upload), web.get("/v1/files/{id}", self._get_file),
             web.get("/v1/files/{id}/content", self._file_content), web.post("/v1/batches", self._create_batch),
             web.get("/v1/batches/{id}", self._get_batch), web.post("/v1/batches/{id}/cancel", self._cancel_batch),

@@ -101,3 +101,35 @@ def test_preflight_reports_a_model_the_server_does_not_serve():
 def test_the_api_key_never_shows_in_repr():
     client = LLMClient(LLMSettings(base_url="http://127.0.0.1:1/v1", model="m"), api_key="sk-very-secret")
     assert "sk-very-secret" not in repr(client) and "***" in repr(client)
+
+
+def test_no_concurrency_slot_is_held_while_a_request_backs_off():
+    with FakeOpenAI(policy=lambda n, p: "500" if n == 0 else "ok") as server:
+        async def go():
+            client = LLMClient(_settings(server, concurrency=1, max_retries=1))
+            client._backoff.delay = lambda attempt, retry_after: 0.5  # a fixed, long backoff
+            try:
+                first = asyncio.create_task(client.complete("A"))
+                await asyncio.sleep(0.1)  # A is on the wire (and answered 500) before B is asked
+                await asyncio.gather(first, client.complete("B"))
+            finally:
+                await client.close()
+        asyncio.run(go())
+    prompts = [body["messages"][-1]["content"] for body in server.bodies]
+    assert prompts == ["A", "B", "A"], "B waited for A's backoff: the slot was held while sleeping"
+
+
+def test_the_body_sent_is_exactly_what_the_settings_and_seed_say():
+    with FakeOpenAI() as server:
+        settings = _settings(server, temperature=0.7, top_p=0.9, max_tokens=321, extra_body={"repeat_penalty": 1.1})
+        async def go():
+            client = LLMClient(settings)
+            try:
+                await client.send(client.request("hello", seed=42))
+            finally:
+                await client.close()
+        asyncio.run(go())
+    [body] = server.bodies
+    assert body["temperature"] == 0.7 and body["top_p"] == 0.9 and body["max_tokens"] == 321 and body["seed"] == 42
+    assert body["response_format"] == {"type": "json_object"} and body["repeat_penalty"] == 1.1
+    assert body["model"] == server.model and body["messages"] == [{"role": "user", "content": "hello"}]
