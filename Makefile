@@ -19,7 +19,7 @@ UI_URL := http://127.0.0.1:4200
 # of batch 8 at lr 1e-3 -> the offline suite against the untrained base, MiniLM and multilingual-e5-small.
 RUN_ARGS ?= --languages en,es --task-types all --examples-per-shard 3 --steps 30
 
-.PHONY: setup run test soak bench ui stop deploy worker lock clean
+.PHONY: setup run test soak bench bench-synth bench-train ui stop deploy worker lock clean
 
 setup: $(VENV)/.installed
 
@@ -43,10 +43,18 @@ test: setup
 soak: setup
 	$(BIN)/python -m pytest -m soak --run-soak $(PYTEST_ARGS)
 
-# Training-step benchmark (GradCache vs the plain step) on a synthesis run: BENCH_DATA=URL.
-BENCH_DATA ?= file://$(CURDIR)/data/runs/$(shell ls -t data/runs 2>/dev/null | head -1)
-bench: setup
-	$(BIN)/python tests/bench/bench_train.py --data $(BENCH_DATA)
+# Benchmarks (see BENCHMARKS.md): synthesis throughput vs a bare AsyncOpenAI client and Prefect's
+# share (~20 min), then the training step (GradCache vs the plain step) on a synthesis run (BENCH_DATA=URL;
+# default: the newest run under data/, which `make run` makes).
+BENCH_DATA ?= $(shell ls -td data/runs/*/ 2>/dev/null | head -1)
+bench: bench-synth bench-train
+
+bench-synth: setup
+	$(BIN)/python tests/bench/bench_synth.py
+
+bench-train: setup
+	@if [ -z "$(BENCH_DATA)" ]; then echo "no synthesis run under data/runs: run 'make run' first, or pass BENCH_DATA=URL"; exit 1; fi
+	$(BIN)/python tests/bench/bench_train.py --data $(if $(findstring ://,$(BENCH_DATA)),$(BENCH_DATA),file://$(CURDIR)/$(BENCH_DATA))
 
 ui: setup
 	@infra/prefect_server.sh start $(BIN)

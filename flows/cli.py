@@ -2,7 +2,8 @@
 
     synthembed synthesize --languages en,es --task-types retrieval,sts --examples-per-shard 4
     synthembed retry --run-id RUN_ID          # redo only what failed
-    synthembed status --run-id RUN_ID         # shards, rejects, tokens
+    synthembed status --run-id RUN_ID         # shards, parts, rejects, tokens
+    synthembed unlock --run-id RUN_ID         # break the lease of a writer that is gone
 
 Without ``--llm-base-url`` the embedded llama.cpp server (Qwen2.5-Coder-0.5B) is started on
 127.0.0.1 for the run and stopped afterwards. Exit codes: 0 every shard complete, 1 some
@@ -20,19 +21,21 @@ from contextlib import nullcontext
 from pydantic import ValidationError
 
 from tasks.report import format_table
+from tasks.storage.lease import LeaseHeld, break_lease
 from tasks.storage.manifest import ParameterMismatch, load_manifest
 from tasks.storage.store import StoreError, check_store, open_store
-from tasks.synth.config import SynthesisConfig
+from tasks.synth.config import SynthesisConfig, check_run_id
 from tasks.synth.languages import parse_languages, parse_weights
 from tasks.secrets import SecretUnavailable, llm_api_key
-from tasks.settings import Settings
+from tasks.settings import Settings, config_file
 from tasks.synth.llm import LLMClient, LLMSettings, LLMUnavailable
-from tasks.synth.run import retry_plan, shard_table, task_type_table
+from tasks.synth.run import retry_plan
+from tasks.synth.summary import shard_table, task_type_table
 
-SETTINGS = Settings()  # environment + synthembed.toml: the defaults of every command
+SETTINGS: Settings  # environment + synthembed.toml: the defaults of every command (read in main)
 
 # Errors that mean "fix the input or the environment": one line on stderr, exit code 2.
-USER_ERRORS = (StoreError, LLMUnavailable, ParameterMismatch, SecretUnavailable)
+USER_ERRORS = (StoreError, LLMUnavailable, ParameterMismatch, SecretUnavailable, LeaseHeld)
 
 
 def _synthesize_parser(sub: argparse._SubParsersAction) -> None:
@@ -81,6 +84,23 @@ def _status_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="show a synthesis run's shards and per-task-type yield")
     p.add_argument("--run-id", required=True)
     p.add_argument("--store", default=SETTINGS.store)
+
+
+def _unlock_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("unlock", help="break a run's lease (its writer is gone, e.g. a lost machine)")
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--store", default=SETTINGS.store)
+
+
+def unlock_command(args: argparse.Namespace) -> int:
+    try:
+        check_run_id(args.run_id)
+        held = break_lease(open_store(args.store), args.run_id)
+    except (ValueError, *USER_ERRORS) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"broke the lease of {held.get('holder')} on run {args.run_id}" if held else f"run {args.run_id} has no lease")
+    return 0
 
 
 def _retry_parser(sub: argparse._SubParsersAction) -> None:
@@ -298,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     _synthesize_parser(sub)
     _status_parser(sub)
     _retry_parser(sub)
+    _unlock_parser(sub)
     _train_parser(sub)
     _evaluate_parser(sub)
     _pipeline_parser(sub)
@@ -376,8 +397,8 @@ def retry_command(args: argparse.Namespace) -> int:
         return 2
     try:
         store = open_store(args.store)
-        manifest = load_manifest(store, args.run_id)
-    except USER_ERRORS as exc:
+        manifest = load_manifest(store, check_run_id(args.run_id))
+    except (ValueError, *USER_ERRORS) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if manifest is None:
@@ -448,20 +469,33 @@ def print_run_tables(store, run_id: str, shards: bool = False) -> None:
 def status_command(args: argparse.Namespace) -> int:
     try:
         store = open_store(args.store)
-        if load_manifest(store, args.run_id) is None:
+        if load_manifest(store, check_run_id(args.run_id)) is None:
             print(f"error: no synthesis run {args.run_id!r} in {store.url()}", file=sys.stderr)
             return 2
-    except USER_ERRORS as exc:
+    except (ValueError, *USER_ERRORS) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print_run_tables(store, args.run_id, shards=True)
     return 0
 
 
+# Settings fields whose command-line flag is not simply --field-name.
+FLAGS = {"timeout_s": "--timeout", "price_input_per_mtok": "--price-input", "price_output_per_mtok": "--price-output",
+         "batch_poll_s": "--batch-poll", "mode": "--llm-mode", "base_url": "--llm-base-url", "model": "--llm-model",
+         "batch_size": "--batch-size", "max_length": "--max-length"}
+
+
 def _one_line(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
-    return str(exc)
+    """A validation error as one line naming each flag, its value and what is allowed."""
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    parts = []
+    for e in exc.errors():
+        field = str(e["loc"][-1]) if e["loc"] else ""
+        flag = FLAGS.get(field, f"--{field.replace('_', '-')}") if field else "input"
+        value = f" {e['input']!r}" if field and not isinstance(e.get("input"), (dict, list)) else ""
+        parts.append(f"{flag}{value}: {e['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
 
 
 def _print_summary(summary) -> None:
@@ -475,14 +509,21 @@ def _print_summary(summary) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global SETTINGS
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        SETTINGS = Settings()
+    except ValueError as exc:  # a malformed synthembed.toml, or an invalid SYNTHEMBED_* value
+        print(f"error: the settings ({config_file()} or SYNTHEMBED_* variables) are invalid: {_one_line(exc)}",
+              file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     if args.command == "synthesize":
         return synthesize_command(args)
     if args.command == "retry":
         return retry_command(args)
     if args.command == "config":
-        print(format_table([{"setting": k, "value": "" if v is None else v} for k, v in Settings().masked().items()]))
+        print(format_table([{"setting": k, "value": "" if v is None else v} for k, v in SETTINGS.masked().items()]))
         return 0
     if args.command == "train":
         return train_command(args)
@@ -492,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate_command(args)
     if args.command == "status":
         return status_command(args)
+    if args.command == "unlock":
+        return unlock_command(args)
     return 2
 
 

@@ -10,7 +10,8 @@ from prefect import flow, get_run_logger
 from flows.synthesize import open_checked_store, synthesize
 from tasks.storage.manifest import load_manifest
 from tasks.synth.config import DEFAULT_STORE
-from tasks.synth.run import SynthesisSummary, retry_plan
+from tasks.synth.run import retry_plan
+from tasks.synth.summary import SynthesisSummary
 
 
 @flow(name="retry", flow_run_name="retry-{run_id}")

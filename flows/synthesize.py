@@ -9,6 +9,7 @@ otherwise run short of work. The ``synthesis-shards`` artifact shows every shard
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from prefect import flow, get_run_logger, task
@@ -17,11 +18,14 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.progress import Progress
 from tasks.secrets import llm_api_key
+from tasks.storage.lease import holding_lease
 from tasks.storage.manifest import ShardEntry, ShardStatus
+from tasks.storage.shards import remove_uncommitted
 from tasks.storage.store import Store, check_store, open_store
 from tasks.synth.backends import open_backend
 from tasks.synth.config import SynthesisConfig
-from tasks.synth.run import SynthesisRun, SynthesisSummary, prepare_run, run_languages, shard_table, summarize
+from tasks.synth.run import SynthesisRun, prepare_run, run_languages
+from tasks.synth.summary import SynthesisSummary, shard_table, summarize
 
 
 class SynthesisIncomplete(RuntimeError):
@@ -58,6 +62,12 @@ async def synthesize_language(run: SynthesisRun, language: str, shards: list[Sha
                         sum(p.reused for p in done.parts))
 
 
+async def _stop_when_lost(lost: asyncio.Event, run: SynthesisRun, logger) -> None:
+    await lost.wait()
+    logger.error("the run's lease was broken or taken over: starting no further request")
+    run.admission.close()
+
+
 @flow(name="synthesize", flow_run_name="synthesize-{config.run_id}", log_prints=True)
 async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = None) -> SynthesisSummary:
     """Generate E5-style synthetic training data into ``{store}/runs/{run_id}/``.
@@ -68,22 +78,28 @@ async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = No
     """
     logger, started = get_run_logger(), time.perf_counter()
     store = open_checked_store(config.store)
-    manifest = prepare_run(store, config)
-    manifest.stopped_reason = None  # a new attempt; set again if the budget stops it
-    todo = [e for e in manifest.unfinished() if only_shards is None or e.key in only_shards]
-    parts = sum(len(e.unfinished_parts()) for e in todo)
-    logger.info("run %s: %d shard(s) planned, %d to do (%d part(s))", config.run_id, len(manifest.shards), len(todo), parts)
+    async with holding_lease(store, config.run_id) as lease:  # one writer per run, before any write
+        manifest = prepare_run(store, config)
+        manifest.stopped_reason = None  # a new attempt; set again if the budget stops it
+        if removed := remove_uncommitted(store, manifest):
+            logger.warning("removed %d part file(s) written but never committed: %s", len(removed), ", ".join(removed[:5]))
+        todo = [e for e in manifest.unfinished() if only_shards is None or e.key in only_shards]
+        parts = sum(len(e.unfinished_parts()) for e in todo)
+        logger.info("run %s: %d shard(s) planned, %d to do (%d part(s))", config.run_id, len(manifest.shards),
+                    len(todo), parts)
 
-    backend = open_backend(config, llm_api_key(), store)
-    await backend.preflight()
-    progress = Progress(sum(p.requested for e in todo for p in e.unfinished_parts()), "examples", logger)
-    run = SynthesisRun(store, manifest, config, backend, on_example=progress.advance)
-    language_task = synthesize_language.with_options(retries=config.shard_retries, retry_delay_seconds=5)
-    try:  # a failed shard is in the manifest already: its state is returned, not raised
-        await run_languages(run, todo, lambda shards: language_task(run, shards[0].language, shards, return_state=True))
-    finally:
-        progress.close()
-        await backend.close()
+        backend = open_backend(config, llm_api_key(), store)
+        await backend.preflight()
+        progress = Progress(sum(p.requested for e in todo for p in e.unfinished_parts()), "examples", logger)
+        run = SynthesisRun(store, manifest, config, backend, on_example=progress.advance)
+        watch = asyncio.create_task(_stop_when_lost(lease.lost, run, logger))
+        language_task = synthesize_language.with_options(retries=config.shard_retries, retry_delay_seconds=5)
+        try:  # a failed shard is in the manifest already: its state is returned, not raised
+            await run_languages(run, todo, lambda shards: language_task(run, shards[0].language, shards, return_state=True))
+        finally:
+            watch.cancel()
+            progress.close()
+            await backend.close()
 
     if run.stopped:
         logger.warning("stopped early: %s", manifest.stopped_reason)

@@ -161,16 +161,19 @@ class ParameterMismatch(ValueError):
 
 
 def check_same_run(manifest: Manifest, parameters: dict) -> None:
-    """Refuse to resume a run with different identity parameters (seed, languages, sizes...).
+    """Refuse to resume a run with different identity parameters (seed, languages, sizes, model...).
 
     A parameter the stored run predates (not in its manifest) is not compared.
     """
-    changed = {
-        k: (manifest.parameters.get(k), v) for k, v in parameters.items()
-        if k in manifest.parameters and manifest.parameters[k] != v
-    }
+    changed = []
+    for key, new in parameters.items():
+        old = manifest.parameters.get(key, new)
+        if isinstance(old, dict) and isinstance(new, dict):  # name the sub-keys that changed
+            changed += [(f"{key}.{k}", old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        elif old != new:
+            changed.append((key, old, new))
     if changed:
-        detail = "; ".join(f"{k}: was {old!r}, now {new!r}" for k, (old, new) in changed.items())
+        detail = "; ".join(f"{k}: was {old!r}, now {new!r}" for k, old, new in changed)
         raise ParameterMismatch(
             f"run {manifest.run_id!r} already exists with other parameters ({detail}). "
             "Re-run with the original parameters to resume it, or choose a new --run-id."

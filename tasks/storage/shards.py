@@ -92,3 +92,20 @@ def committed_ids(store: Store, paths: list[str]) -> set[str]:
         with store.fs.open(path, "rb") as f:
             ids.update(pl.read_parquet(f, columns=["example_id"])["example_id"].to_list())
     return ids
+
+
+def remove_uncommitted(store: Store, manifest: Manifest) -> list[str]:
+    """Delete part files under ``data/`` that no committed part lists (a crash between write and commit).
+
+    Run by the run's single writer (it holds the lease) before it writes, so that any reader's
+    glob of the data folder sees exactly the committed rows. Returns the paths removed.
+    """
+    committed = {p.path for e in manifest.shards.values() for p in e.parts if p.status is ShardStatus.COMPLETE and p.path}
+    try:
+        found = store.fs.glob(store.path("runs", manifest.run_id, "data", "**", "*.parquet"))
+    except FileNotFoundError:
+        return []
+    orphans = [path for path in found if path not in committed]
+    for path in orphans:
+        store.fs.rm_file(path)
+    return orphans

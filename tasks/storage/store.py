@@ -117,16 +117,31 @@ def absolute_url(url: str) -> str:
     return f"file://{Path(url.removeprefix('file://') or '.').expanduser().resolve()}"
 
 
+def check_store_url(url: str) -> str:
+    """The URL if it is one we can store to, else StoreError (before anything is started).
+
+    >>> check_store_url("ftp://host/x")
+    Traceback (most recent call last):
+    ...
+    tasks.storage.store.StoreError: store URL 'ftp://host/x': unsupported scheme 'ftp' (use file://PATH or s3://BUCKET/PREFIX)
+    """
+    if "://" not in url or url.startswith("file://"):
+        return url
+    protocol, _, rest = url.partition("://")
+    if protocol not in ("s3", "s3a"):
+        raise StoreError(f"store URL {url!r}: unsupported scheme {protocol!r} (use file://PATH or s3://BUCKET/PREFIX)")
+    if not rest.strip("/"):
+        raise StoreError(f"store URL {url!r} names no bucket")
+    return url
+
+
 def open_store(url: str) -> Store:
-    """Open ``file://PATH``, a plain path, or ``s3://BUCKET/PREFIX``; other fsspec URLs pass through."""
+    """Open ``file://PATH``, a plain path, or ``s3://BUCKET/PREFIX``; nothing else."""
     if "://" not in url or url.startswith("file://"):
         root = url.removeprefix("file://") or "."
         return Store(LocalFileSystem(), str(Path(root).expanduser().resolve()), "file")
-    protocol, _, rest = url.partition("://")
-    if not rest.strip("/"):
-        raise StoreError(f"store URL {url!r} names no bucket")
-    fs = _s3_filesystem() if protocol in ("s3", "s3a") else fsspec.filesystem(protocol)
-    return Store(fs, rest.rstrip("/"), "s3" if protocol == "s3a" else protocol)
+    protocol, _, rest = check_store_url(url).partition("://")
+    return Store(_s3_filesystem(), rest.rstrip("/"), "s3")
 
 
 def check_store(store: Store) -> None:

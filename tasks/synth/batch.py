@@ -11,9 +11,10 @@ before it is polled, so a resumed run waits for, or downloads, the batches it al
 for instead of submitting them again. Items that expired or failed with a transient error
 (5xx, 429) are resubmitted alone, up to ``max_retries`` times; others fail their request.
 
-The same JSONL runs through vLLM's offline batch runner on a GPU machine
-(``python -m vllm.entrypoints.openai.run_batch -i in.jsonl -o out.jsonl --model M``; see
-infra/cloud/README.md).
+Each batch's input is stored beside its record (``{id}.input.jsonl``); the same JSONL runs
+through vLLM's offline batch runner on a GPU machine
+(``python -m vllm.entrypoints.openai.run_batch -i {id}.input.jsonl -o out.jsonl --model M``;
+see infra/cloud/README.md), whose output lines have the Batch API's shape (:func:`read_output`).
 """
 
 from __future__ import annotations
@@ -153,6 +154,8 @@ class BatchClient:
                                                   completion_window="24h", metadata={"synthembed_run": self.run_id})
         record = {"id": batch.id, "input_file_id": upload.id, "created_at": time.time(),
                   "keys": [r.key for r in requests], "labels": [r.label for r in requests]}
+        # the input beside the record: auditable, and runnable elsewhere (vLLM's run_batch)
+        await asyncio.to_thread(self.store.write_bytes, self._record_path(batch.id).removesuffix(".json") + ".input.jsonl", payload)
         await asyncio.to_thread(self.store.write_json, self._record_path(batch.id), record)  # before polling
         self.submitted.append(batch.id)
         log.info("batch %s submitted: %d requests", batch.id, len(requests))

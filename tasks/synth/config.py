@@ -12,18 +12,22 @@ clear error before any LLM call.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime, timezone
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from tasks.storage.manifest import PartEntry, ShardEntry, shard_key
+from tasks.storage.store import StoreError, check_store_url
 from tasks.synth.languages import LANGUAGES, default_weights, parse_languages
 from tasks.synth.llm import LLMSettings
 from tasks.synth.sampling import part_seed, shard_seed
 from tasks.synth.task_types import TaskType
+from tasks.synth.templates import template_set_id
 
 DEFAULT_STORE = "file://./data"
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # one path segment: no '/', no '..' prefix
 BATCH_PRICE_FACTOR = 0.5  # OpenAI's Batch API bills half the online price
 
 
@@ -70,7 +74,7 @@ class SynthesisConfig(BaseModel):
     shard_concurrency: int = Field(64, ge=1)
     shard_retries: int = Field(1, ge=0)
     store: str = DEFAULT_STORE
-    run_id: str = Field(default_factory=new_run_id, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    run_id: str = Field(default_factory=new_run_id, pattern=RUN_ID_PATTERN)
     llm: LLMSettings
     budget_tokens: int | None = Field(None, ge=1)
     budget_usd: float | None = Field(None, gt=0)
@@ -81,6 +85,14 @@ class SynthesisConfig(BaseModel):
         """Estimated spend for a token count at this run's prices (Batch API: half of them)."""
         factor = BATCH_PRICE_FACTOR if self.llm.mode == "batch" else 1.0
         return factor * (prompt_tokens * self.price_input_per_mtok + completion_tokens * self.price_output_per_mtok) / 1e6
+
+    @field_validator("store")
+    @classmethod
+    def _known_store_scheme(cls, value: str) -> str:
+        try:
+            return check_store_url(value)
+        except StoreError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("languages", mode="before")
     @classmethod
@@ -120,7 +132,27 @@ class SynthesisConfig(BaseModel):
             "seed": self.seed,
             "max_tries_per_example": self.max_tries_per_example,
             "part_size": self.part_size,
+            # what decides each answer: a resumed run with another model or sampling would mix them
+            "generator": {"model": self.llm.model, "temperature": self.llm.temperature, "top_p": self.llm.top_p,
+                          "max_tokens": self.llm.max_tokens, "json_mode": self.llm.json_mode,
+                          "extra_body": self.llm.extra_body, "templates": template_set_id()},
         }
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id that is one safe path segment, or ValueError (it becomes a folder and object keys).
+
+    >>> check_run_id("20261127-031500-a1b2")
+    '20261127-031500-a1b2'
+    >>> check_run_id("../etc")
+    Traceback (most recent call last):
+    ...
+    ValueError: run id '../etc' is not allowed: use letters, digits, '.', '_' and '-' (up to 128), starting with a letter or digit
+    """
+    if not re.fullmatch(RUN_ID_PATTERN.strip("^$"), run_id or ""):
+        raise ValueError(f"run id {run_id!r} is not allowed: use letters, digits, '.', '_' and '-' (up to 128), "
+                         "starting with a letter or digit")
+    return run_id
 
 
 def apportion(total: int, weights: dict[str, float]) -> dict[str, int]:

@@ -85,7 +85,8 @@ class RunEstimate:
 def estimate_run(config: SynthesisConfig) -> RunEstimate:
     """Count shards, parts and first-try requests, and estimate their tokens and cost."""
     estimate = RunEstimate()
-    for shard in plan_shards(config):
+    shards = plan_shards(config)
+    for shard in shards:
         task_type = TaskType(shard.task_type)
         per_word = TOKENS_PER_WORD.get(language_script(shard.language), OTHER_SCRIPT_TOKENS_PER_WORD)
         estimate.shards += 1
@@ -103,6 +104,6 @@ def estimate_run(config: SynthesisConfig) -> RunEstimate:
             estimate.brainstorm_requests += calls
             estimate.prompt_tokens += int(calls * len(template.render({})) / CHARS_PER_PROMPT_TOKEN)
             estimate.completion_tokens += int(calls * BRAINSTORM_ANSWER_WORDS * TOKENS_PER_WORD["Latin"])
-    estimate.prefect_task_runs = estimate.shards + 1  # one per shard, plus open-store
+    estimate.prefect_task_runs = len({s.language for s in shards}) + 1  # one per language, plus open-store
     estimate.cost_usd = config.cost_usd(estimate.prompt_tokens, estimate.completion_tokens)
     return estimate

@@ -22,6 +22,7 @@ from enum import Enum
 from tasks.synth.languages import language_script
 from tasks.synth.task_types import TASK_SPECS, TaskType
 
+MAX_ANSWER_CHARS = 64_000  # three fields at their maximum plus JSON: anything longer is runaway output
 MAX_FIELD_CHARS = 12_000  # ~3k words: far beyond any requested length, so it means runaway output
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 # Template residue and filler that a weak model copies instead of writing content.
@@ -63,7 +64,13 @@ def strip_fences(text: str) -> str:
 
 
 def load_json(text: str) -> object:
-    """``json.loads`` after fence stripping; anything else is a Rejected(invalid_json)."""
+    """``json.loads`` after fence stripping; anything else is a Rejected(invalid_json).
+
+    An answer longer than ``MAX_ANSWER_CHARS`` is rejected before any parsing (runaway output
+    must not cost more than a bounded amount of work).
+    """
+    if len(text) > MAX_ANSWER_CHARS:
+        raise Rejected(RejectReason.TOO_LONG, f"answer has {len(text)} characters (max {MAX_ANSWER_CHARS})")
     try:
         return json.loads(strip_fences(text))
     except (json.JSONDecodeError, RecursionError) as exc:

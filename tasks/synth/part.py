@@ -137,7 +137,11 @@ async def brainstorm_tasks(caller: Caller, task_type: TaskType, spec: PartSpec, 
                 admission.done()
 
     for round_ in range(max_rounds):
-        for tasks in await asyncio.gather(*(one(round_, i, t) for i, t in enumerate(templates))):
+        # every call of the round finishes (and is recorded) before a failure is raised
+        outcomes = await asyncio.gather(*(one(round_, i, t) for i, t in enumerate(templates)), return_exceptions=True)
+        if failures := [o for o in outcomes if isinstance(o, BaseException)]:
+            raise failures[0]
+        for tasks in outcomes:
             for task in tasks:
                 pool.setdefault(task.casefold(), task)
         if pool:

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable
-
-from pydantic import BaseModel
 
 from tasks.storage.ledger import RequestLedger
 from tasks.storage.manifest import (
@@ -277,99 +274,6 @@ async def run_languages(run: SynthesisRun, todo: list[ShardEntry],
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await run.writer.save()
-
-
-class SynthesisSummary(BaseModel):
-    """What a run produced, for the CLI, the flow's return value and the artifact."""
-
-    run_id: str
-    store: str
-    manifest_url: str
-    data_url: str
-    rows: int
-    shards_complete: int
-    shards_failed: list[str]
-    failed_errors: dict[str, str]
-    prompt_tokens: int
-    completion_tokens: int
-    llm_calls: int
-    cost_usd: float
-    stopped_reason: str | None
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return not self.shards_failed
-
-
-def summarize(store: Store, manifest: Manifest, config: SynthesisConfig, started: float) -> SynthesisSummary:
-    entries = list(manifest.shards.values())
-    usage = lambda name: int(sum(e.usage.get(name, 0) for e in entries))  # noqa: E731
-    failed = [e for e in entries if e.status is not ShardStatus.COMPLETE]
-    return SynthesisSummary(
-        run_id=manifest.run_id,
-        store=store.url(),
-        manifest_url=store.url("runs", manifest.run_id, "manifest.json"),
-        data_url=store.url("runs", manifest.run_id, "data"),
-        rows=manifest.total_rows(),
-        shards_complete=len(entries) - len(failed),
-        shards_failed=[e.key for e in failed],
-        failed_errors={e.key: e.error or e.status.value for e in failed},
-        prompt_tokens=usage("prompt_tokens"),
-        completion_tokens=usage("completion_tokens"),
-        llm_calls=usage("calls"),
-        cost_usd=round(config.cost_usd(usage("prompt_tokens"), usage("completion_tokens")), 6),
-        stopped_reason=manifest.stopped_reason,
-        seconds=round(time.perf_counter() - started, 2),
-    )
-
-
-def shard_table(manifest: Manifest, config: SynthesisConfig | None = None) -> list[dict]:
-    """One row per shard: status, rows, rejects by reason, tokens, estimated cost (the run's artifact)."""
-    def cost(e: ShardEntry) -> float:
-        return round(config.cost_usd(e.usage.get("prompt_tokens", 0), e.usage.get("completion_tokens", 0)), 6) if config else 0.0
-
-    return [
-        {
-            "shard": e.key,
-            "status": e.status.value,
-            "parts": f"{sum(p.status is ShardStatus.COMPLETE for p in e.parts)}/{len(e.parts)}",
-            "requested": e.requested,
-            "rows": e.rows,
-            "rejects": ", ".join(f"{k}={v}" for k, v in sorted(e.rejects.items())) or "-",
-            "prompt_tokens": int(e.usage.get("prompt_tokens", 0)),
-            "completion_tokens": int(e.usage.get("completion_tokens", 0)),
-            "calls": int(e.usage.get("calls", 0)),
-            "reused": sum(p.reused for p in e.parts),
-            "est_cost_usd": cost(e),
-            "attempts": e.attempts,
-            "error": e.error or "",
-        }
-        for e in manifest.shards.values()
-    ]
-
-
-def task_type_table(manifest: Manifest) -> list[dict]:
-    """Per task type: rows kept, LLM calls, valid-JSON rate and keep rate over all attempts."""
-    groups: dict[str, list[ShardEntry]] = {}
-    for entry in manifest.shards.values():
-        groups.setdefault(entry.task_type, []).append(entry)
-    table = []
-    for task_type, entries in groups.items():
-        calls = int(sum(e.usage.get("calls", 0) for e in entries))
-        invalid = sum(v for e in entries for k, v in e.rejects.items() if k.endswith("invalid_json"))
-        rejected = sum(sum(e.rejects.values()) for e in entries)
-        rows = sum(e.rows for e in entries)
-        table.append({
-            "task_type": task_type,
-            "shards": f"{sum(e.status is ShardStatus.COMPLETE for e in entries)}/{len(entries)}",
-            "rows": rows,
-            "calls": calls,
-            "valid_json": f"{(calls - invalid) / calls:.0%}" if calls else "-",
-            "rejected": rejected,
-            "completion_tokens": int(sum(e.usage.get("completion_tokens", 0) for e in entries)),
-        })
-    return table
 
 
 def retry_plan(manifest: Manifest, store_url: str, languages: list[str] | None = None) -> tuple[SynthesisConfig, list[str]]:

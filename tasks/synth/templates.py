@@ -206,3 +206,15 @@ GENERATE: dict[TaskType, list[PromptTemplate]] = {
         ),
     ],
 }
+
+
+def template_set_id() -> str:
+    """A fingerprint of every template's id and text: a changed prompt is a different run.
+
+    >>> len(template_set_id())
+    12
+    """
+    import hashlib
+
+    texts = [f"{t.id}\n{t.text}" for group in (BRAINSTORM, GENERATE) for ts in group.values() for t in ts]
+    return hashlib.sha256("\n\n".join(sorted(texts)).encode()).hexdigest()[:12]

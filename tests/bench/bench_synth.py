@@ -10,9 +10,11 @@
    latency, so process start-up is not counted for either. The ideal is concurrency ÷ latency.
 2. Prefect's share: a 93-language × 6-type run at near-zero latency, once through the Prefect
    flow (a real ``prefect server``) and once through the same engine without Prefect
-   (``tasks.synth.run.run_languages``), in this process; share = 1 − engine time ÷ flow time.
+   (``tasks.synth.run.run_languages``), in this process, alternating twice and keeping the best
+   of each; share = 1 − engine time ÷ flow time.
 
-    .venv/bin/python tests/bench/bench_synth.py               # the full table (~15 min)
+    .venv/bin/python tests/bench/bench_synth.py               # the full table (~20 min)
+    make bench-synth
     .venv/bin/python tests/bench/bench_synth.py --quick       # 1k requests only
 """
 
@@ -128,17 +130,26 @@ def throughput(args, env: dict, work: Path) -> list[dict]:
 
 
 async def _engine_only(config) -> None:
-    """The flow's work without Prefect: same store, plan, backend, admission and shard order."""
-    from tasks.storage.store import open_store
+    """The flow's work without Prefect: the same store check, lease, plan, preflight, backend,
+    admission, language order and summary — everything but Prefect's task runs, logs and artifact."""
+    from tasks.storage.lease import holding_lease
+    from tasks.storage.store import check_store, open_store
     from tasks.synth.backends import open_backend
     from tasks.synth.run import SynthesisRun, prepare_run, run_languages
+    from tasks.synth.summary import shard_table, summarize
 
+    started = time.perf_counter()
     store = open_store(config.store)
-    manifest = prepare_run(store, config)
-    backend = open_backend(config, None, store)
-    run = SynthesisRun(store, manifest, config, backend)
-    await run_languages(run, manifest.unfinished())
-    await backend.close()
+    check_store(store)
+    async with holding_lease(store, config.run_id):
+        manifest = prepare_run(store, config)
+        backend = open_backend(config, None, store)
+        await backend.preflight()
+        run = SynthesisRun(store, manifest, config, backend)
+        await run_languages(run, manifest.unfinished())
+        await backend.close()
+    summarize(store, run.manifest, config, started)
+    shard_table(run.manifest, config)
 
 
 def prefect_share(args, work: Path) -> dict:
@@ -150,14 +161,18 @@ def prefect_share(args, work: Path) -> dict:
             return SynthesisConfig(languages="all", examples_per_shard=args.share_examples, run_id=run_id,
                                    store=f"file://{work}/share", llm={"base_url": server.base_url, "model": "fake-model",
                                                                       "concurrency": 64})
-        timings = {}
-        for name, runner in (("engine", lambda: _engine_only(config("engine"))), ("flow", lambda: synthesize(config("flow")))):
-            start = time.perf_counter()
-            asyncio.run(runner())
-            timings[name] = time.perf_counter() - start
-        requests = _get(f"http://127.0.0.1:{server.port}/stats")["requests"] // 2
-    return {"shards": 93 * 6, "requests": requests, "engine_s": round(timings["engine"], 1),
-            "flow_s": round(timings["flow"], 1), "prefect_share": f"{1 - timings['engine'] / timings['flow']:.1%}"}
+        timings = {"engine": [], "flow": []}
+        for round_ in range(2):  # alternate, keep the best of two: the 2 cores are shared by 3 processes
+            for name, runner in (("engine", lambda: _engine_only(config(f"engine{round_}"))),
+                                 ("flow", lambda: synthesize(config(f"flow{round_}")))):
+                start = time.perf_counter()
+                asyncio.run(runner())
+                timings[name].append(time.perf_counter() - start)
+        requests = _get(f"http://127.0.0.1:{server.port}/stats")["requests"] // 4
+    engine, flow = min(timings["engine"]), min(timings["flow"])
+    return {"shards": 93 * 6, "requests": requests, "engine_s": round(engine, 1), "flow_s": round(flow, 1),
+            "prefect_share": f"{1 - engine / flow:.1%}",
+            "all_runs_s": " ".join(f"{n}={t:.1f}" for n in timings for t in timings[n])}
 
 
 def main() -> None:
@@ -165,7 +180,8 @@ def main() -> None:
     parser.add_argument("--requests", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 5000])
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[8, 64, 256])
     parser.add_argument("--latency", type=float, default=0.5)
-    parser.add_argument("--share-examples", type=int, default=10, help="examples per shard in the Prefect-share run")
+    parser.add_argument("--share-examples", type=int, default=100, help="examples per shard in the Prefect-share run")
+    parser.add_argument("--share-only", action="store_true", help="only Prefect's share")
     parser.add_argument("--quick", action="store_true", help="1k requests only")
     args = parser.parse_args()
     if args.quick:
@@ -178,10 +194,11 @@ def main() -> None:
     prefect = [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     with ServiceProcess("prefect server", prefect, f"http://127.0.0.1:{port}/api/health", work / "prefect.log",
                         start_timeout_s=120):
-        rows = throughput(args, env, work)
+        rows = [] if args.share_only else throughput(args, env, work)
         share = prefect_share(args, work)
-    print("\nThroughput (completed requests/s; server-timed):")
-    print(format_table(rows))
+    if rows:
+        print("\nThroughput (completed requests/s; server-timed):")
+        print(format_table(rows))
     print("\nPrefect's share of wall time (93 languages × 6 task types, near-zero latency):")
     print(format_table([share]))
 

@@ -1,5 +1,6 @@
 """End to end: the CLI starts the embedded llama.cpp server (Qwen2.5-Coder-0.5B) and writes a
-real dataset; a lost shard is redone on resume while the others are skipped.
+real dataset; a lost part is redone on resume — from the request ledger, without asking the
+LLM again — while the others are skipped.
 
 Slow (several minutes on 2 cores): 2 languages × 6 task types × 2 examples.
 """
@@ -50,17 +51,21 @@ def test_embedded_llm_writes_valid_parquet_and_resume_redoes_only_lost_shards(re
         parse_example(TaskType(row["task_type"]), row["raw"], row["language"], json.loads(row["placeholders"]))
     assert all(e.usage["completion_tokens"] > 0 for e in complete)
 
-    # Lose one complete shard (as if its commit never happened) and resume the same run.
+    # Lose one committed part (as if its commit never happened) and resume the same run.
     lost = next(e for e in complete if e.rows > 0)
-    Path(lost.path).unlink()
-    manifest.shards[lost.key] = lost.model_copy(update={"status": ShardStatus.FAILED, "error": "lost in test"})
+    part = lost.parts[0]
+    rows_before = pl.read_parquet(part.path)
+    Path(part.path).unlink()
+    manifest.shards[lost.key] = lost.with_part(part.model_copy(update={"status": ShardStatus.FAILED, "error": "lost in test"}))
     save_manifest(store, manifest)
     others = {k: e.model_dump() for k, e in manifest.shards.items() if k != lost.key and e.status is ShardStatus.COMPLETE}
 
     second = _synthesize(store_url)
     assert second.returncode in (0, 1), second.stderr[-3000:]
     after = load_manifest(store, "e2e")
-    assert after.shards[lost.key].status is ShardStatus.COMPLETE and after.shards[lost.key].attempts == lost.attempts + 1
+    redone = after.shards[lost.key].parts[0]
+    assert after.shards[lost.key].status is ShardStatus.COMPLETE and redone.attempts == part.attempts + 1
+    assert redone.reused == int(part.usage["calls"]) and redone.usage == part.usage  # every answer from the ledger
+    assert pl.read_parquet(redone.path).equals(rows_before)
     assert {k: after.shards[k].model_dump() for k in others} == others  # done shards skipped, untouched
-    assert Path(lost.path).exists()
     assert scan_run(store, "e2e").collect().height == after.total_rows()

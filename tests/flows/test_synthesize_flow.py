@@ -145,7 +145,7 @@ def test_synthesis_into_s3(prefect_api, s3_env, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--languages", "en,klingon"], "unknown language code(s): klingon"),
     (["--task-types", "reranking"], "unknown task type(s): reranking"),
-    (["--examples-per-shard", "0"], "examples_per_shard"),
+    (["--examples-per-shard", "0"], "--examples-per-shard 0: Input should be greater than or equal to 1"),
 ])
 def test_bad_input_is_one_clear_error_before_any_llm_call(args, message, tmp_path, capsys):
     with FakeOpenAI() as server:

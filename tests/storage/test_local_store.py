@@ -90,3 +90,19 @@ def test_reusing_a_run_id_with_other_parameters_is_refused(tmp_path):
     with pytest.raises(ParameterMismatch, match="seed: was 0, now 7"):
         prepare_run(store, config.model_copy(update={"seed": 7}))
     check_same_run(load_manifest(store, "r1"), config.identity())
+
+
+def test_a_part_written_but_never_committed_is_removed_before_the_next_writer_starts(tmp_path):
+    from tasks.storage.manifest import PartEntry
+    from tasks.storage.shards import remove_uncommitted
+
+    store = open_store(f"file://{tmp_path}")
+    done = write_part(store, "r1", "sts", "en", 0, [_row(0)])
+    orphan = write_part(store, "r1", "sts", "en", 1, [_row(1)])  # the process died before its commit
+    manifest = Manifest(run_id="r1", shards={"sts/en": ShardEntry(task_type="sts", language="en", seed=1, requested=2, parts=[
+        PartEntry(index=0, seed=1, requested=1, status=ShardStatus.COMPLETE, rows=1, path=done),
+        PartEntry(index=1, seed=2, requested=1)])})
+    save_manifest(store, manifest)
+    assert pl.read_parquet(str(tmp_path / "runs/r1/data/**/*.parquet")).height == 2  # what a glob would read
+    assert remove_uncommitted(store, manifest) == [orphan]
+    assert pl.read_parquet(str(tmp_path / "runs/r1/data/**/*.parquet")).height == 1 == scan_run(store, "r1").collect().height

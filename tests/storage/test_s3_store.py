@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 
-import polars as pl
 import pytest
 
 from tasks.storage.manifest import Manifest, ShardEntry, ShardStatus, load_manifest, save_manifest

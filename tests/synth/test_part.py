@@ -1,0 +1,50 @@
+"""One part against the scripted server: failures stay inside the part, every answer is recorded."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tasks.storage.ledger import RequestLedger
+from tasks.storage.store import open_store
+from tasks.synth.budget import Budget
+from tasks.synth.llm import LLMClient, LLMSettings
+from tasks.synth.part import Caller, PartSpec, generate_part
+from tasks.synth.task_types import TaskType
+from tests.support.fake_openai import FakeOpenAI
+
+
+def _run_part(server: FakeOpenAI, tmp_path, task_type: TaskType, count: int, budget: Budget | None = None):
+    async def go():
+        client = LLMClient(LLMSettings(base_url=server.base_url, model=server.model, max_retries=0, concurrency=4))
+        ledger = RequestLedger(open_store(f"file://{tmp_path}"), "r1")
+        part = ledger.open_part(f"{task_type.value}/en/0")
+        try:
+            result = await generate_part(Caller(client, part, budget or Budget()), task_type, "en",
+                                         PartSpec(0, seed=11, count=count))
+        finally:
+            ledger.close_part(part)
+            await client.close()
+        return result, part
+    return asyncio.run(go())
+
+
+def test_a_failed_brainstorm_call_lets_the_others_finish_and_be_recorded(tmp_path):
+    # 60 examples -> 3 brainstorm calls; the second fails for good, the others answer slowly
+    with FakeOpenAI(policy=lambda n, p: "500" if n == 1 else "ok", latency_s=0.3) as server:
+        result, ledger = _run_part(server, tmp_path, TaskType.RETRIEVAL, 60)
+    assert result.failures and "brainstorm" in result.failures[0] and not result.rows
+    assert len(ledger.records) == 2  # the two answered brainstorms are kept for the retry
+
+
+def test_one_bad_example_does_not_cancel_the_rest(tmp_path):
+    with FakeOpenAI(policy=lambda n, p: "500" if n == 2 else "ok") as server:
+        result, ledger = _run_part(server, tmp_path, TaskType.STS, 6)
+    assert len(result.failures) == 1 and len(result.rows) == 5 and len(ledger.records) == 5
+
+
+def test_a_budget_stop_leaves_the_part_pending_with_what_it_paid(tmp_path):
+    with FakeOpenAI() as server:
+        result, ledger = _run_part(server, tmp_path, TaskType.STS, 6, Budget(limit_tokens=3000))
+    assert result.stopped and "token budget" in result.stopped and not result.failures
+    assert 0 < len(ledger.records) < 6
+    assert sum(r["prompt_tokens"] + r["completion_tokens"] for r in ledger.records.values()) <= 3000
