@@ -133,9 +133,10 @@ class SynthesisConfig(BaseModel):
             "max_tries_per_example": self.max_tries_per_example,
             "part_size": self.part_size,
             # what decides each answer: a resumed run with another model or sampling would mix them
+            # (server options such as repeat_penalty change the request keys, not the run)
             "generator": {"model": self.llm.model, "temperature": self.llm.temperature, "top_p": self.llm.top_p,
                           "max_tokens": self.llm.max_tokens, "json_mode": self.llm.json_mode,
-                          "extra_body": self.llm.extra_body, "templates": template_set_id()},
+                          "templates": template_set_id()},
         }
 
 

@@ -73,6 +73,9 @@ def test_kill_9_mid_run_then_the_same_command_pays_only_for_what_was_never_answe
         assert rerun.returncode == 0, rerun.stderr[-2000:]
     rerun_requests = len(server.requests) - sent_before
     final = _keys(run_dir)
+    print(f"\nkill -9 after {sent_before} of 240 requests sent, {len(answered_at_kill)} answered and recorded, "
+          f"{len(committed_at_kill)} part(s) committed; the rerun sent {rerun_requests}; paid twice: "
+          f"{sent_before + rerun_requests - 240}")
     # ... asking only for what had no recorded answer, and the kill lost at most what was in flight.
     assert rerun_requests == len(final - answered_at_kill) == 240 - len(answered_at_kill)
     assert sent_before - len(answered_at_kill) <= 8, "answers lost to the kill: more than one concurrency's worth"

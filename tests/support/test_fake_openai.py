@@ -222,8 +222,10 @@ def test_stats_endpoint_counts_requests_and_tokens():
     with FakeOpenAI(latency_s=0) as server:
         _ask(_client(server), '"S1"')
         stats = httpx.get(server.base_url.removesuffix("/v1") + "/stats").json()
+    first, last = stats.pop("first_arrival_s"), stats.pop("last_arrival_s")
     assert stats == {"requests": 1, "in_flight": 0, "max_in_flight": 1, "batch_requests": 0,
                      "completion_tokens": server.completion_tokens_sent}
+    assert first == last == server.requests[0][0]
 
 
 def test_runs_as_a_separate_process_until_sigterm():
