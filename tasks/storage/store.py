@@ -15,7 +15,9 @@ flow-run records, manifests or logs:
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,8 @@ from fsspec.implementations.local import LocalFileSystem
 from tasks.secrets import S3_BLOCK_ENV, s3_credentials
 
 AWS_ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+WRITE_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+log = logging.getLogger(__name__)
 
 
 class StoreError(RuntimeError):
@@ -61,7 +65,23 @@ class Store:
                 os.fsync(tmp.fileno())
             os.replace(tmp.name, target)
         else:
-            self.fs.pipe_file(path, data)
+            self._retrying(self.fs.pipe_file, path, data)
+
+    def _retrying(self, call, *args, **kwargs):
+        """An object-store call retried through a server restart or a network blip (~30 s in all).
+
+        A PUT is atomic (the object appears whole or not at all), so repeating one is safe.
+        """
+        for delay in (*WRITE_RETRY_DELAYS_S, None):
+            try:
+                return call(*args, **kwargs)
+            except (FileNotFoundError, PermissionError, FileExistsError):
+                raise  # answers, not outages
+            except Exception as exc:  # botocore/aiohttp raise many types for "could not reach it"
+                if delay is None:
+                    raise
+                log.warning("store write to %s failed (%s); retrying in %.1fs", self.protocol, type(exc).__name__, delay)
+                time.sleep(delay)
 
     def read_json(self, path: str) -> dict | None:
         """The JSON object at ``path``, or None when there is none."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 
 from tasks.storage.ledger import RequestLedger
@@ -38,6 +39,7 @@ from tasks.synth.languages import default_weights
 from tasks.synth.part import Caller, PartResult, PartSpec, generate_part, ready_at_start
 from tasks.synth.task_types import TaskType
 
+log = logging.getLogger(__name__)
 READY_PER_SLOT = 2  # parts are admitted while fewer than 2 × concurrency requests are ready to send
 
 
@@ -90,13 +92,24 @@ class ManifestWriter:
                 self._dirty = False
                 self.manifest.updated_at = utc_now()
                 data = self.manifest.model_dump(mode="json")  # here: parts go on changing while it is written
-                await asyncio.to_thread(self.store.write_json, manifest_path(self.store, self.manifest.run_id), data)
+                write = asyncio.ensure_future(
+                    asyncio.to_thread(self.store.write_json, manifest_path(self.store, self.manifest.run_id), data))
+                try:
+                    await asyncio.shield(write)
+                except asyncio.CancelledError:
+                    # a thread cannot be stopped: let this older version land before anyone writes a newer one
+                    await write
+                    raise
 
     async def save_forever(self) -> None:
         """Background task: save the manifest when it changed, at most every ``every_s``."""
         while True:
             await asyncio.sleep(self.every_s)
-            await self.save()
+            try:
+                await self.save()
+            except Exception as exc:  # the store is down: keep the changes, save them next round
+                self._dirty = True
+                log.warning("saving the manifest failed (%s); retrying", exc)
 
 
 def spend(manifest: Manifest) -> tuple[int, int]:

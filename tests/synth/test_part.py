@@ -48,3 +48,42 @@ def test_a_budget_stop_leaves_the_part_pending_with_what_it_paid(tmp_path):
     assert result.stopped and "token budget" in result.stopped and not result.failures
     assert 0 < len(ledger.records) < 6
     assert sum(r["prompt_tokens"] + r["completion_tokens"] for r in ledger.records.values()) <= 3000
+
+
+def test_a_manifest_save_cancelled_mid_write_never_lands_after_a_newer_one(tmp_path):
+    import threading
+    import time
+
+    from tasks.storage.manifest import Manifest, PartEntry, ShardEntry, load_manifest
+    from tasks.synth.run import ManifestWriter
+
+    store = open_store(f"file://{tmp_path}")
+    slow, write_json = threading.Event(), store.write_json
+
+    def slow_write(path, data):  # the first write hangs, as through a store outage
+        if not slow.is_set():
+            slow.set()
+            time.sleep(0.5)
+        write_json(path, data)
+
+    store.write_json = slow_write
+    manifest = Manifest(run_id="r1", shards={"sts/en": ShardEntry(task_type="sts", language="en", seed=1, requested=1,
+                                                                  parts=[PartEntry(index=0, seed=2, requested=1)])})
+
+    async def go():
+        writer = ManifestWriter(store, manifest, every_s=0.01)
+        writer.update_part("sts/en", 0, attempts=1)
+        saver = asyncio.create_task(writer.save_forever())
+        while not slow.is_set():
+            await asyncio.sleep(0.005)
+        writer.update_part("sts/en", 0, attempts=2)  # newer, while the old version is being written
+        saver.cancel()
+        try:
+            await saver
+        except asyncio.CancelledError:
+            pass
+        await writer.save()
+
+    asyncio.run(go())
+    time.sleep(0.7)  # had the old write gone on in its thread, it would land now
+    assert load_manifest(store, "r1").shards["sts/en"].parts[0].attempts == 2

@@ -1,0 +1,97 @@
+"""Services restarted mid-run, on 127.0.0.1 and bounded in time: the run rides through and loses nothing.
+
+* The LLM server is killed and a new one started on the same port: requests in flight fail,
+  are retried with backoff, and the run completes; nothing answered is asked again.
+* SeaweedFS is stopped and restarted during part writes: writes are retried, no partial or
+  corrupt Parquet is committed, and the run completes.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import time
+from urllib.parse import urlparse
+
+import polars as pl
+
+from infra.services.seaweedfs import local_s3
+from tasks.storage.manifest import ShardStatus, load_manifest
+from tasks.storage.shards import scan_run
+from tasks.storage.store import check_store, open_store
+from tests.flows.test_synthesis_at_scale import SYNTHEMBED, _keys
+from tests.flows.test_synthesize_flow import _assert_rows_are_valid
+from tests.support.fake_openai import FakeOpenAI
+
+
+def _wait_for(condition, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _synthesize(base_url: str, store_url: str, run_id: str, log, env: dict | None = None) -> subprocess.Popen:
+    """The CLI in a child process; its output goes to ``log`` (a pipe nobody reads would block it)."""
+    return subprocess.Popen([SYNTHEMBED, "synthesize", "--store", store_url, "--llm-base-url", base_url,
+                             "--llm-model", "fake-model", "--languages", "en,de", "--task-types", "sts",
+                             "--examples-per-shard", "60", "--part-size", "15", "--run-id", run_id,
+                             "--concurrency", "4", "--timeout", "2", "--max-retries", "8"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def test_the_llm_server_killed_and_restarted_mid_run(prefect_api, tmp_path):
+    store_url, run_dir = f"file://{tmp_path}", tmp_path / "runs" / "llm-restart"
+    first = FakeOpenAI(latency_s=0.05).__enter__()
+    port = urlparse(first.base_url).port
+    log = (tmp_path / "cli.log").open("w")
+    child = _synthesize(first.base_url, store_url, "llm-restart", log)
+    try:
+        _wait_for(lambda: len(first.requests) >= 40)
+        first.__exit__(None, None, None)  # killed: connections refused from now on
+        time.sleep(2.0)
+        with FakeOpenAI(latency_s=0.05, port=port) as second:  # back on the same address
+            assert child.wait(timeout=180) == 0, (tmp_path / "cli.log").read_text()[-3000:]
+    finally:
+        child.kill()
+    manifest = load_manifest(open_store(store_url), "llm-restart")
+    assert all(e.status is ShardStatus.COMPLETE for e in manifest.shards.values())
+    asked = len(first.requests) + len(second.requests)
+    assert len(_keys(run_dir)) == 120 and asked - 120 <= 4  # only what was in flight at the kill was lost
+    frame = scan_run(open_store(store_url), "llm-restart").collect()
+    assert frame["example_id"].n_unique() == frame.height == manifest.total_rows()
+    _assert_rows_are_valid(frame)
+
+
+def test_seaweedfs_stopped_and_restarted_during_part_writes(prefect_api, tmp_path, monkeypatch):
+    with local_s3(tmp_path / "weed", access_key=f"k{secrets.token_hex(3)}", secret_key=secrets.token_hex(12)) as s3, \
+            FakeOpenAI(latency_s=0.05) as server:
+        for key, value in s3.env().items():
+            monkeypatch.setenv(key, value)
+        env = {**os.environ}
+        store_url = f"s3://restart-{secrets.token_hex(3)}/root"
+        check_store(open_store(store_url))
+        log = (tmp_path / "cli.log").open("w")
+        child = _synthesize(server.base_url, store_url, "s3-restart", log, env)
+        try:
+            _wait_for(lambda: len(server.requests) >= 30)  # parts are being committed
+            s3.service.stop()
+            time.sleep(3.0)  # writes fail meanwhile, answers keep arriving
+            s3.service.start()
+            assert child.wait(timeout=240) == 0, (tmp_path / "cli.log").read_text()[-3000:]
+        finally:
+            child.kill()
+        store = open_store(store_url)
+        manifest = load_manifest(store, "s3-restart")
+        assert all(e.status is ShardStatus.COMPLETE for e in manifest.shards.values()), (
+            manifest.updated_at, {k: [(p.status.value, p.error) for p in e.parts] for k, e in manifest.shards.items()},
+            (tmp_path / "cli.log").read_text()[-3000:])
+        for entry in manifest.shards.values():
+            for part in entry.parts:  # every committed file is whole, valid Parquet with its rows
+                with store.fs.open(part.path, "rb") as f:
+                    assert pl.read_parquet(f).height == part.rows
+        frame = scan_run(store, "s3-restart").collect()
+        assert frame.height == manifest.total_rows() and frame["example_id"].n_unique() == frame.height
+        assert len(server.requests) - 120 <= 4
+        _assert_rows_are_valid(frame)
