@@ -440,6 +440,11 @@ def _run(make_config, embedded: str | None, base_url: str | None, model: str | N
         except USER_ERRORS as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except OSError as exc:  # the store filled up or turned read-only under the run
+            print(f"error: cannot write to the store {config.store} ({exc.strerror or exc}: {exc.filename or ''}); "
+                  "committed parts, the manifest and the request ledger are intact: free space or fix the store, "
+                  "then run the same command again", file=sys.stderr)
+            return 2
         except SynthesisIncomplete as exc:
             summary = exc.summary
     _print_summary(summary)

@@ -60,9 +60,13 @@ class Store:
             target = Path(path)
             target.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as tmp:
-                tmp.write(data)
-                tmp.flush()
-                os.fsync(tmp.fileno())
+                try:
+                    tmp.write(data)
+                    tmp.flush()
+                    os.fsync(tmp.fileno())
+                except BaseException:  # disk full, I/O error: leave no partial temporary file behind
+                    os.unlink(tmp.name)
+                    raise
             os.replace(tmp.name, target)
         else:
             self._retrying(self.fs.pipe_file, path, data)

@@ -11,6 +11,7 @@ import pytest
 from tasks.storage.manifest import ShardStatus, load_manifest
 from tasks.storage.shards import scan_run
 from tasks.storage.store import open_store
+from tests.flows.test_synthesis_at_scale import _ledger_records
 from tests.flows.test_synthesize_flow import _assert_rows_are_valid, _cli, _run_cli
 from tests.support.fake_openai import FakeOpenAI
 
@@ -41,6 +42,7 @@ def test_random_faults_never_store_invalid_rows_and_retries_converge(prefect_api
     with FakeOpenAI(policy=RandomFaults(seed=7), retry_after_s=0.05, stall_s=1.2) as server:
         first = _run_cli(_cli(server, store_url, *extra))
         assert first.returncode in (0, 1), first.stderr[-2000:]
+        committed_first = set(scan_run(open_store(store_url), "soak").collect()["example_id"])
         for _ in range(8):  # retries until every shard is complete (bounded)
             manifest = load_manifest(open_store(store_url), "soak")
             if not manifest.unfinished():
@@ -53,3 +55,11 @@ def test_random_faults_never_store_invalid_rows_and_retries_converge(prefect_api
     assert frame.height == manifest.total_rows() > 0.8 * 36 * 25
     assert frame["example_id"].n_unique() == frame.height
     _assert_rows_are_valid(frame)
+    # Nothing paid twice: every answer the server gave ("ok", malformed, wrong keys) is in the ledger once.
+    answered = sum(server.count(kind) for kind in ("ok", "malformed", "wrong_keys"))
+    keys = {r["key"] for r in _ledger_records(tmp_path / "runs" / "soak")}
+    faults = {kind: server.count(kind) for kind in ("429", "500", "malformed", "wrong_keys", "stall")}
+    lost = committed_first - set(frame["example_id"])  # rows committed by the first run, gone later
+    print(f"\nsoak: {len(server.requests)} requests, faults {faults}, {frame.height} rows written, "
+          f"{len(lost)} rows lost, {answered - len(keys)} requests paid twice")
+    assert answered == len(keys) and not lost
