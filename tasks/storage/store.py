@@ -121,7 +121,10 @@ def _s3_filesystem() -> fsspec.AbstractFileSystem:
     if os.environ.get("AWS_REGION"):
         client_kwargs["region_name"] = os.environ["AWS_REGION"]
     # skip_instance_cache: credentials may change between calls (tests, rotated keys).
-    return fsspec.filesystem("s3", client_kwargs=client_kwargs, skip_instance_cache=True, **credentials)
+    # Bounded waits: a server that went away must surface as an error our retries handle, not a hang.
+    config = {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 3, "mode": "standard"}}
+    return fsspec.filesystem("s3", client_kwargs=client_kwargs, config_kwargs=config, skip_instance_cache=True,
+                             **credentials)
 
 
 def absolute_url(url: str) -> str:

@@ -15,6 +15,7 @@ import time
 from urllib.parse import urlparse
 
 import polars as pl
+import pytest
 
 from infra.services.seaweedfs import local_s3
 from tasks.storage.manifest import ShardStatus, load_manifest
@@ -64,6 +65,7 @@ def test_the_llm_server_killed_and_restarted_mid_run(prefect_api, tmp_path):
     _assert_rows_are_valid(frame)
 
 
+@pytest.mark.soak  # timing-sensitive on 2 shared cores: `make soak`
 def test_seaweedfs_stopped_and_restarted_during_part_writes(prefect_api, tmp_path, monkeypatch):
     with local_s3(tmp_path / "weed", access_key=f"k{secrets.token_hex(3)}", secret_key=secrets.token_hex(12)) as s3, \
             FakeOpenAI(latency_s=0.05) as server:
@@ -95,3 +97,41 @@ def test_seaweedfs_stopped_and_restarted_during_part_writes(prefect_api, tmp_pat
         assert frame.height == manifest.total_rows() and frame["example_id"].n_unique() == frame.height
         assert len(server.requests) - 120 <= 4
         _assert_rows_are_valid(frame)
+
+
+@pytest.mark.soak  # starts a second Prefect server: `make soak`
+def test_the_prefect_server_restarted_during_a_synthesis_flow(tmp_path):
+    """A Prefect server of its own (another port and home) is stopped for 3 s mid-flow and restarted.
+
+    The flow either rides through (Prefect's client retries its API calls) or fails cleanly;
+    either way the same command then completes and nothing answered is asked again.
+    """
+    import sys
+    from pathlib import Path
+
+    from infra.services.process import ServiceProcess, free_port
+
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    command = [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    prefect = ServiceProcess("prefect server", command, f"http://127.0.0.1:{port}/api/health", tmp_path / "prefect.log",
+                             env=env, start_timeout_s=120)
+    store_url, run_dir = f"file://{tmp_path}/store", tmp_path / "store" / "runs" / "prefect-restart"
+    with prefect, FakeOpenAI(latency_s=0.1) as server:
+        log = (tmp_path / "cli.log").open("w")
+        child = _synthesize(server.base_url, store_url, "prefect-restart", log, env)
+        try:
+            _wait_for(lambda: len(server.requests) >= 30)
+            prefect.stop()
+            time.sleep(3.0)
+            prefect.start()
+            first = child.wait(timeout=300)
+        finally:
+            child.kill()
+        if first != 0:  # failed cleanly: the same command finishes the run
+            again = subprocess.run(child.args, capture_output=True, text=True, env=env, timeout=300)
+            assert again.returncode == 0, again.stderr[-3000:]
+    manifest = load_manifest(open_store(store_url), "prefect-restart")
+    assert all(e.status is ShardStatus.COMPLETE for e in manifest.shards.values()), (tmp_path / "cli.log").read_text()[-3000:]
+    assert len(_keys(run_dir)) == 120 and len(server.requests) - 120 <= 4
+    print(f"\nPrefect server restarted mid-flow: the first run exited {first}")
