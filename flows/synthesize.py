@@ -19,7 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.progress import Progress
 from tasks.secrets import llm_api_key
 from tasks.storage.lease import holding_lease
-from tasks.storage.manifest import ShardEntry, ShardStatus
+from tasks.storage.manifest import ShardEntry
 from tasks.storage.shards import remove_uncommitted
 from tasks.storage.store import Store, check_store, open_store
 from tasks.synth.backends import open_backend
@@ -112,4 +112,4 @@ async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = No
     return summary
 
 
-__all__ = ["synthesize", "SynthesisIncomplete", "ShardStatus"]
+__all__ = ["synthesize", "SynthesisIncomplete"]

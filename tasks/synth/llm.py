@@ -66,27 +66,6 @@ class LLMSettings(BaseModel):
                                 extra_body=self.extra_body, label=label)
 
 
-@dataclass
-class UsageTotals:
-    """Running totals of a shard's (or a run's) LLM use."""
-
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    retries: int = 0
-    seconds: float = 0.0
-
-    def add(self, completion: Completion) -> None:
-        self.calls += 1
-        self.prompt_tokens += completion.prompt_tokens
-        self.completion_tokens += completion.completion_tokens
-        self.retries += completion.attempts - 1
-        self.seconds += completion.latency_s
-
-    def as_dict(self) -> dict[str, float]:
-        return dict(self.__dict__)
-
-
 class LLMUnavailable(RuntimeError):
     """The server cannot be used at all (unreachable, wrong model, bad key): stop before spending."""
 

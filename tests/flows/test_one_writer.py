@@ -26,7 +26,7 @@ def test_a_second_writer_on_the_same_run_exits_2_naming_the_first_and_changes_no
         second = _run_cli(_cli(server, store_url, *extra))
         retry = _run_cli(["retry", "--run-id", "shared", "--store", store_url])
         assert first.wait(timeout=120) == 0, first.stderr.read()[-2000:]
-    assert second.returncode == 2 and f"run 'shared' is being written by" in second.stderr
+    assert second.returncode == 2 and "run 'shared' is being written by" in second.stderr
     assert f":{first.pid} " in second.stderr and "synthembed unlock" in second.stderr
     assert retry.returncode == 2 and "is being written by" in retry.stderr
     assert len(server.requests) == 40 and asked > 0  # the refused ones sent nothing

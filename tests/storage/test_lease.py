@@ -39,7 +39,7 @@ def _holder(url: str, env: dict | None = None) -> subprocess.Popen:
 def store_url(request, tmp_path):
     if request.param == "file":
         return f"file://{tmp_path}"
-    s3 = request.getfixturevalue("s3_env")
+    request.getfixturevalue("s3_env")  # credentials and endpoint in the environment
     url = f"s3://lease-{secrets.token_hex(3)}/root"
     check_store(open_store(url))
     return url
