@@ -4,6 +4,7 @@
     synthembed retry --run-id RUN_ID          # redo only what failed
     synthembed status --run-id RUN_ID         # shards, parts, rejects, tokens
     synthembed unlock --run-id RUN_ID         # break the lease of a writer that is gone
+    synthembed export --run-id RUN_ID --out DIR [--push-to-hub OWNER/NAME]   # a Hugging Face dataset folder
 
 Without ``--llm-base-url`` the embedded llama.cpp server (Qwen2.5-Coder-0.5B) is started on
 127.0.0.1 for the run and stopped afterwards. Exit codes: 0 every shard complete, 1 some
@@ -21,19 +22,22 @@ from contextlib import nullcontext
 from pydantic import ValidationError
 
 from tasks.report import format_table
+from tasks.secrets import SecretUnavailable, llm_api_key
+from tasks.settings import Settings, config_file
 from tasks.storage.lease import LeaseHeld, break_lease
 from tasks.storage.manifest import ParameterMismatch, load_manifest
 from tasks.storage.store import StoreError, check_store, open_store
+from tasks.synth.checks import ExampleChecks
 from tasks.synth.config import SynthesisConfig, check_run_id
 from tasks.synth.languages import parse_languages, parse_weights
-from tasks.secrets import SecretUnavailable, llm_api_key
-from tasks.settings import Settings, config_file
+from tasks.synth.lengths import LengthPolicy
 from tasks.synth.llm import LLMClient, LLMSettings, LLMUnavailable
 from tasks.synth.run import retry_plan
 from tasks.synth.summary import shard_table, task_type_table
 
 SETTINGS: Settings  # environment + synthembed.toml: the defaults of every command (read in main)
 
+EXIT_LOW_YIELD = 3  # every shard complete, but some kept too few of their examples (README "Yield")
 # Errors that mean "fix the input or the environment": one line on stderr, exit code 2.
 USER_ERRORS = (StoreError, LLMUnavailable, ParameterMismatch, SecretUnavailable, LeaseHeld)
 
@@ -67,7 +71,21 @@ def _synthesis_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (shards, parts, requests, tokens, cost) and exit: no LLM call, no server needed")
     p.add_argument("--shard-retries", type=int, default=1, help="Prefect retries of a language whose part failed; only unfinished parts are redone (default: 1)")
-    p.add_argument("--max-tokens", type=int, default=1536, help="completion token limit per call")
+    p.add_argument("--max-tokens", type=int, default=8192,
+                   help="most completion tokens per call; each request asks for what its lengths need in its "
+                        "language, up to this (default: 8192; the embedded server: its context less the prompt)")
+    p.add_argument("--min-length-ratio", type=float, default=0.5,
+                   help="a field may be this fraction of the length its prompt asks for (default: 0.5)")
+    p.add_argument("--max-length-ratio", type=float, default=2.0,
+                   help="... or this multiple of it; longer is rejected as too_long (default: 2.0)")
+    p.add_argument("--long-min-words", type=int, default=300,
+                   help="words long-long prompts ask for per document (paper: 300; default: 300)")
+    p.add_argument("--no-language-id", dest="language_id", action="store_false",
+                   help="check only each text's script, not its identified language")
+    p.add_argument("--max-tries-per-example", type=int, default=2,
+                   help="generation attempts per example before it is given up (default: 2)")
+    p.add_argument("--min-yield", type=float, default=0.5,
+                   help="flag complete shards that kept fewer than this share of their examples; exit 3 (default: 0.5)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per LLM request (default: 300)")
     p.add_argument("--max-retries", type=int, default=5, help="retries per LLM request (default: 5)")
     _budget_arguments(p)
@@ -100,6 +118,35 @@ def unlock_command(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"broke the lease of {held.get('holder')} on run {args.run_id}" if held else f"run {args.run_id} has no lease")
+    return 0
+
+
+def _export_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a run as a Hugging Face dataset folder (card, plots), optionally push it")
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--out", required=True, help="local folder to write; must be absent or empty (see --overwrite)")
+    p.add_argument("--store", default=SETTINGS.store)
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out once the new export is complete")
+    p.add_argument("--push-to-hub", metavar="REPO", help="then upload it as hub dataset OWNER/NAME (token: $HF_TOKEN)")
+    p.add_argument("--private", action="store_true", help="create the --push-to-hub repository private")
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from flows.export import console_logger, export
+
+    try:
+        summary = export(args.store, args.run_id, args.out, overwrite=args.overwrite, push_to_hub=args.push_to_hub,
+                         private=args.private, logger=console_logger())
+    except (ValueError, *USER_ERRORS) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(summary["configs"]))
+    print(f"\ndataset: {summary['out']}\ncard:    {summary['card']}")
+    if summary["hub_error"]:
+        print(f"error: {summary['hub_error']}", file=sys.stderr)
+        return 1
+    if summary["hub_url"]:
+        print(f"hub:     {summary['hub_url']}")
     return 0
 
 
@@ -319,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     _status_parser(sub)
     _retry_parser(sub)
     _unlock_parser(sub)
+    _export_parser(sub)
     _train_parser(sub)
     _evaluate_parser(sub)
     _pipeline_parser(sub)
@@ -335,7 +383,9 @@ def _config(args: argparse.Namespace, base_url: str, model: str, extra_body: dic
         examples_per_shard=args.examples_per_shard, total_examples=args.total_examples,
         language_weights=parse_weights(args.language_weights) if args.language_weights else None,
         seed=args.seed, shard_concurrency=args.shard_concurrency, shard_retries=args.shard_retries,
-        part_size=args.part_size,
+        part_size=args.part_size, min_yield=args.min_yield, max_tries_per_example=args.max_tries_per_example,
+        checks=ExampleChecks(language_id=args.language_id, lengths=LengthPolicy(
+            min_ratio=args.min_length_ratio, max_ratio=args.max_length_ratio, long_min_words=args.long_min_words)),
         store=args.store, llm=llm, budget_tokens=args.budget_tokens, budget_usd=args.budget_usd,
         price_input_per_mtok=args.price_input, price_output_per_mtok=args.price_output,
     )
@@ -432,6 +482,8 @@ def _run(make_config, embedded: str | None, base_url: str | None, model: str | N
         if llm is not None:
             print(f"started the embedded LLM server at {llm.base_url} ({llm.model})", file=sys.stderr)
             config = make_config(llm.base_url, llm.model, RECOMMENDED_EXTRA_BODY)
+            config = config.model_copy(update={"llm": config.llm.model_copy(
+                update={"max_tokens": min(config.llm.max_tokens, llm.max_tokens)})})
         else:
             config = make_config(base_url, model, {})
         try:
@@ -458,6 +510,12 @@ def _run(make_config, embedded: str | None, base_url: str | None, model: str | N
         retry = shlex.join(["synthembed", "retry", "--run-id", summary.run_id, "--store", config.store])
         print(f"\nRetry only the failed shards (same parameters and seeds) with:\n  {retry}", file=sys.stderr)
         return 1
+    if summary.low_yield:
+        print(f"\n{len(summary.low_yield)} complete shard(s) kept under {summary.min_yield:.0%} of the examples they "
+              "asked for (see their rejects above; --min-yield sets the threshold):", file=sys.stderr)
+        for key, share in summary.low_yield.items():
+            print(f"  {key}: {share:.0%}", file=sys.stderr)
+        return EXIT_LOW_YIELD
     return 0
 
 
@@ -487,7 +545,8 @@ def status_command(args: argparse.Namespace) -> int:
 # Settings fields whose command-line flag is not simply --field-name.
 FLAGS = {"timeout_s": "--timeout", "price_input_per_mtok": "--price-input", "price_output_per_mtok": "--price-output",
          "batch_poll_s": "--batch-poll", "mode": "--llm-mode", "base_url": "--llm-base-url", "model": "--llm-model",
-         "batch_size": "--batch-size", "max_length": "--max-length"}
+         "batch_size": "--batch-size", "max_length": "--max-length", "min_ratio": "--min-length-ratio",
+         "max_ratio": "--max-length-ratio"}
 
 
 def _one_line(exc: Exception) -> str:
@@ -540,6 +599,8 @@ def main(argv: list[str] | None = None) -> int:
         return status_command(args)
     if args.command == "unlock":
         return unlock_command(args)
+    if args.command == "export":
+        return export_command(args)
     return 2
 
 

@@ -60,7 +60,8 @@ async def pipeline(
         if llm is not None:
             logger.info("embedded LLM server at %s (%s)", llm.base_url, llm.model)
             synthesis = synthesis.model_copy(update={"llm": synthesis.llm.model_copy(
-                update={"base_url": llm.base_url, "model": llm.model, "extra_body": RECOMMENDED_EXTRA_BODY})})
+                update={"base_url": llm.base_url, "model": llm.model, "extra_body": RECOMMENDED_EXTRA_BODY,
+                        "max_tokens": min(synthesis.llm.max_tokens, llm.max_tokens)})})
         data = await synthesize(synthesis)
     seconds["synthesize"] = time.perf_counter() - started
     logger.info("synthesis: %d rows at %s", data.rows, data.data_url)

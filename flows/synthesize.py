@@ -104,6 +104,8 @@ async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = No
     if run.stopped:
         logger.warning("stopped early: %s", manifest.stopped_reason)
     summary = summarize(store, run.manifest, config, started)
+    for key, share in summary.low_yield.items():
+        logger.warning("low yield: %s kept %.0f%% of its examples (min_yield %.0f%%)", key, 100 * share, 100 * config.min_yield)
     await create_table_artifact(
         key="synthesis-shards", table=shard_table(run.manifest, config),
         description=f"Synthesis run {config.run_id}: {summary.rows} rows, {parts} part(s) attempted")

@@ -71,6 +71,10 @@ class LocalLLM:
     base_url: str
     model: str
     service: ServiceProcess
+    max_tokens: int  # completion room left in the context window after a synthesis prompt
+
+
+PROMPT_ROOM_TOKENS = 512  # synthesis prompts are ~150-400 tokens
 
 
 @contextmanager
@@ -86,4 +90,5 @@ def local_llm(port: int | None = None, n_ctx: int = 4096, threads: int | None = 
     service = ServiceProcess("llama.cpp server", command, f"http://127.0.0.1:{port}/v1/models",
                              cache_dir() / "logs" / f"llama-{port}.log", start_timeout_s=180)
     with service:
-        yield LocalLLM(base_url=f"http://127.0.0.1:{port}/v1", model=MODEL_ALIAS, service=service)
+        yield LocalLLM(base_url=f"http://127.0.0.1:{port}/v1", model=MODEL_ALIAS, service=service,
+                       max_tokens=n_ctx - PROMPT_ROOM_TOKENS)

@@ -28,7 +28,8 @@ class LLMBackend(Protocol):
     def capacity(self) -> int:
         """How many requests are worth having ready at once (concurrency, or a batch's size)."""
 
-    def request(self, prompt: str, seed: int | None = None, label: str = "") -> ChatRequest: ...
+    def request(self, prompt: str, seed: int | None = None, label: str = "", max_tokens: int | None = None) -> ChatRequest:
+        """The request for one user message; ``max_tokens`` (what it needs) is capped by the settings."""
 
     async def send(self, request: ChatRequest) -> Completion:
         """The answer to one request; raises LLMCallFailed when it fails for good."""

@@ -88,8 +88,8 @@ class BatchClient:
     def capacity(self) -> int:
         return self.settings.batch_max_requests
 
-    def request(self, prompt: str, seed: int | None = None, label: str = "") -> ChatRequest:
-        return self.settings.chat_request(prompt, seed, label)
+    def request(self, prompt: str, seed: int | None = None, label: str = "", max_tokens: int | None = None) -> ChatRequest:
+        return self.settings.chat_request(prompt, seed, label, max_tokens)
 
     def _record_path(self, batch_id: str) -> str:
         return self.store.path("runs", self.run_id, "batches", f"{batch_id}.json")

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from tasks.storage.manifest import PartEntry, ShardEntry, shard_key
 from tasks.storage.store import StoreError, check_store_url
+from tasks.synth.checks import ExampleChecks
 from tasks.synth.languages import LANGUAGES, default_weights, parse_languages
 from tasks.synth.llm import LLMSettings
 from tasks.synth.sampling import part_seed, shard_seed
@@ -57,6 +58,9 @@ class SynthesisConfig(BaseModel):
         store: fsspec URL of the store (``file://...`` or ``s3://bucket/prefix``).
         run_id: the run to create or resume (default: a new timestamped id).
         llm: how to reach the generator.
+        checks: what a generated example must pass to be kept (lengths, language identification).
+        min_yield: a complete shard that kept fewer than this share of the examples it asked
+            for is reported as low-yield (the CLI then exits 3; see README "Yield").
         budget_tokens: stop starting new shards once the run has used this many tokens.
         budget_usd: stop starting new shards once the run's estimated cost reaches this.
         price_input_per_mtok / price_output_per_mtok: USD per million prompt / completion
@@ -76,6 +80,8 @@ class SynthesisConfig(BaseModel):
     store: str = DEFAULT_STORE
     run_id: str = Field(default_factory=new_run_id, pattern=RUN_ID_PATTERN)
     llm: LLMSettings
+    checks: ExampleChecks = Field(default_factory=ExampleChecks)
+    min_yield: float = Field(0.5, ge=0, le=1)
     budget_tokens: int | None = Field(None, ge=1)
     budget_usd: float | None = Field(None, gt=0)
     price_input_per_mtok: float = Field(0.0, ge=0)
@@ -137,6 +143,7 @@ class SynthesisConfig(BaseModel):
             "generator": {"model": self.llm.model, "temperature": self.llm.temperature, "top_p": self.llm.top_p,
                           "max_tokens": self.llm.max_tokens, "json_mode": self.llm.json_mode,
                           "templates": template_set_id()},
+            "checks": self.checks.model_dump(),  # what decides which answers are kept
         }
 
 

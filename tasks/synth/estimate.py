@@ -21,16 +21,13 @@ import re
 from dataclasses import dataclass
 
 from tasks.synth.config import SynthesisConfig, plan_shards
-from tasks.synth.languages import language_script
+from tasks.synth.lengths import UNIT_WORDS, tokens_per_word
 from tasks.synth.part import EXAMPLES_PER_BRAINSTORM
 from tasks.synth.sampling import brainstorm_templates, sample_examples
 from tasks.synth.task_types import TASK_SPECS, TaskType
 
 CHARS_PER_PROMPT_TOKEN = 4.0  # English prompt text with common tokenizers
-TOKENS_PER_WORD = {"Latin": 1.5, "Han": 1.5, "Japanese": 1.5}  # per "word" asked for; other scripts below
-OTHER_SCRIPT_TOKENS_PER_WORD = 2.5  # Cyrillic, Arabic, Indic... tokenize into more pieces
 BRAINSTORM_ANSWER_WORDS = 20 * 22  # ~20 task definitions of ~20 words, plus JSON
-UNIT_WORDS = {"sentence": 20, "phrase": 8, "passage": 90}
 TYPICAL_TASK = "Given a user question about a specialised everyday topic, retrieve documents that answer it in depth."
 SAMPLE_PER_SHARD = 64  # prompts rendered per shard (the mean scales to its size)
 
@@ -45,7 +42,7 @@ def _words(text: str, default: int) -> int:
     return sum(numbers) // len(numbers)
 
 
-def answer_words(task_type: TaskType, placeholders: dict) -> int:
+def answer_words(task_type: TaskType, placeholders: dict, long_min_words: int = 300) -> int:
     """Words an answer to this request should have (its JSON keys included)."""
     p = placeholders
     if task_type is TaskType.RETRIEVAL:
@@ -55,7 +52,7 @@ def answer_words(task_type: TaskType, placeholders: dict) -> int:
     if task_type is TaskType.SHORT_SHORT:
         return 40
     if task_type is TaskType.LONG_LONG:
-        return 2 * 300 + 10
+        return 2 * long_min_words + 10
     return 3 * UNIT_WORDS.get(str(p.get("unit")), 20) + 15  # STS and bitext: S1, S2, S3
 
 
@@ -88,14 +85,16 @@ def estimate_run(config: SynthesisConfig) -> RunEstimate:
     shards = plan_shards(config)
     for shard in shards:
         task_type = TaskType(shard.task_type)
-        per_word = TOKENS_PER_WORD.get(language_script(shard.language), OTHER_SCRIPT_TOKENS_PER_WORD)
+        per_word = tokens_per_word(shard.language)  # bitext: the shard's language is one side of each pair
         estimate.shards += 1
         estimate.parts += len(shard.parts)
         estimate.largest_shard = max(estimate.largest_shard, shard.requested)
         estimate.generation_requests += shard.requested
-        sample = sample_examples(task_type, shard.language, min(shard.requested, SAMPLE_PER_SHARD), shard.seed)
+        long_min = config.checks.lengths.long_min_words
+        sample = sample_examples(task_type, shard.language, min(shard.requested, SAMPLE_PER_SHARD), shard.seed,
+                                 long_min_words=long_min)
         prompt_chars = sum(len(r.template.render({"task": TYPICAL_TASK, **r.placeholders})) for r in sample) / len(sample)
-        words = sum(answer_words(task_type, r.placeholders) for r in sample) / len(sample)
+        words = sum(answer_words(task_type, r.placeholders, long_min) for r in sample) / len(sample)
         estimate.prompt_tokens += int(shard.requested * prompt_chars / CHARS_PER_PROMPT_TOKEN)
         estimate.completion_tokens += int(shard.requested * words * per_word)
         if TASK_SPECS[task_type].brainstorm:
@@ -103,7 +102,7 @@ def estimate_run(config: SynthesisConfig) -> RunEstimate:
             template = brainstorm_templates(task_type, 1, shard.seed)[0]
             estimate.brainstorm_requests += calls
             estimate.prompt_tokens += int(calls * len(template.render({})) / CHARS_PER_PROMPT_TOKEN)
-            estimate.completion_tokens += int(calls * BRAINSTORM_ANSWER_WORDS * TOKENS_PER_WORD["Latin"])
+            estimate.completion_tokens += int(calls * BRAINSTORM_ANSWER_WORDS * tokens_per_word("en"))
     estimate.prefect_task_runs = len({s.language for s in shards}) + 1  # one per language, plus open-store
     estimate.cost_usd = config.cost_usd(estimate.prompt_tokens, estimate.completion_tokens)
     return estimate

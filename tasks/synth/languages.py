@@ -65,6 +65,20 @@ def language_script(code: str) -> str:
     return LANGUAGES[code][1]
 
 
+# How prompts name the script a language must be written in (what tasks.synth.language_check
+# enforces): this matters for languages written in more than one (Serbian, Uzbek, Kurdish,
+# Punjabi, Sindhi, Malay, Azerbaijani, Kazakh, Mongolian...).
+_SCRIPT_PHRASES = {"Latin": "the Latin alphabet", "Han": "Simplified Chinese characters",
+                   "Japanese": "Japanese kanji and kana", "Hangul": "Hangul", "Myanmar": "Myanmar (Burmese) script",
+                   "Oriya": "Odia script"}
+
+
+def script_phrase(code: str) -> str:
+    """How a prompt names the script of ``code``: ``script_phrase("sr") == "Cyrillic script"``."""
+    script = language_script(code)
+    return _SCRIPT_PHRASES.get(script, f"{script} script")
+
+
 def default_weights() -> dict[str, float]:
     """English-dominant weights over all 93 languages, summing to 1."""
     rest = [c for c in LANGUAGES if c != "en" and c not in HIGH_RESOURCE]

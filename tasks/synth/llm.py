@@ -49,7 +49,8 @@ class LLMSettings(BaseModel):
     backoff_max_s: float = Field(60.0, ge=0, description="cap on one backoff and on an honoured Retry-After")
     temperature: float = Field(1.0, ge=0, description="sampling temperature (paper: 1.0)")
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling (paper: 1.0)")
-    max_tokens: int = Field(1536, ge=16, description="completion token limit per call")
+    max_tokens: int = Field(8192, ge=16, description="most completion tokens per call: each request asks for what "
+                                                    "its requested lengths need in its language, up to this")
     json_mode: bool = Field(True, description="ask for response_format=json_object")
     extra_body: dict = Field(default_factory=dict, description="server-specific options, e.g. llama.cpp repeat_penalty")
     mode: Literal["online", "batch"] = Field("online", description="online requests, or the provider's Batch API (half price, hours)")
@@ -59,10 +60,14 @@ class LLMSettings(BaseModel):
     batch_collect_s: float = Field(2.0, ge=0, description="batch mode: quiet time before queued requests are submitted")
     batch_max_requests: int = Field(50_000, ge=1, description="batch mode: most requests in one batch (OpenAI: 50,000)")
 
-    def chat_request(self, prompt: str, seed: int | None = None, label: str = "") -> ChatRequest:
-        """The request these settings make of one user message (its ledger key included)."""
+    def chat_request(self, prompt: str, seed: int | None = None, label: str = "",
+                     max_tokens: int | None = None) -> ChatRequest:
+        """The request these settings make of one user message (its ledger key included).
+
+        ``max_tokens`` is what this request needs; it is capped at the settings' ``max_tokens``.
+        """
         return ChatRequest.user(self.model, prompt, temperature=self.temperature, top_p=self.top_p,
-                                max_tokens=self.max_tokens, seed=seed, json_mode=self.json_mode,
+                                max_tokens=min(max_tokens, self.max_tokens) if max_tokens else self.max_tokens, seed=seed, json_mode=self.json_mode,
                                 extra_body=self.extra_body, label=label)
 
 
@@ -164,9 +169,9 @@ class LLMClient:
         finally:
             await client.close()
 
-    def request(self, prompt: str, seed: int | None = None, label: str = "") -> ChatRequest:
+    def request(self, prompt: str, seed: int | None = None, label: str = "", max_tokens: int | None = None) -> ChatRequest:
         """The request this client would send for one user message (its ledger key included)."""
-        return self.settings.chat_request(prompt, seed, label)
+        return self.settings.chat_request(prompt, seed, label, max_tokens)
 
     async def complete(self, prompt: str, seed: int | None = None) -> Completion:
         """One chat completion for a single user message (see :meth:`send`)."""

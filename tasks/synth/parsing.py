@@ -13,48 +13,30 @@ tasks.synth.parsing.Rejected: missing_key: 'positive_document' is missing
 
 from __future__ import annotations
 
-import functools
 import json
 import re
-import unicodedata
-from enum import Enum
 
-from tasks.synth.languages import language_script
+from tasks.synth.checks import ExampleChecks
+from tasks.synth.language_check import check_language
+from tasks.synth.lengths import field_bounds
+from tasks.synth.rejects import Rejected, RejectReason
+from tasks.synth.scripts import script_share, word_count
 from tasks.synth.task_types import TASK_SPECS, TaskType
+from tasks.synth.templates import placeholder_names
 
 MAX_ANSWER_CHARS = 64_000  # three fields at their maximum plus JSON: anything longer is runaway output
 MAX_FIELD_CHARS = 12_000  # ~3k words: far beyond any requested length, so it means runaway output
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
-# Template residue and filler that a weak model copies instead of writing content.
+# Template residue and filler that a weak model copies instead of writing content: our own
+# placeholders (``${num_words}``, ``{language}``, ``{{task}}``), not every brace, so LaTeX
+# (``\\frac{a}{b}``), code and f-strings in a document survive.
+_NAMES = "|".join(sorted(placeholder_names(), key=len, reverse=True))
 _PLACEHOLDER = re.compile(
-    r"\$\{\w+\}|\{\{?\s*\w+\s*\}?\}|<\s*(?:your|insert|placeholder)[^>]*>|\blorem ipsum\b|^\s*(?:\.\.\.|…|n/?a|todo|tbd|string)\s*$",
+    rf"\$\{{\s*(?:{_NAMES})\s*\}}|\{{\{{?\s*(?:{_NAMES})\s*\}}?\}}|<\s*(?:your|insert|placeholder)[^>]*>"
+    r"|\blorem ipsum\b|^\s*(?:\.\.\.|…|n/?a|todo|tbd|string)\s*$",
     re.IGNORECASE,
 )
-
-
-class RejectReason(str, Enum):
-    """Why an LLM answer was not kept."""
-
-    INVALID_JSON = "invalid_json"  # not parseable as JSON after stripping code fences
-    NOT_OBJECT = "not_object"  # JSON, but not the object/list shape asked for
-    MISSING_KEY = "missing_key"  # a required key is absent
-    WRONG_TYPE = "wrong_type"  # a required value is not a string
-    EMPTY_FIELD = "empty_field"  # a required value is blank
-    PLACEHOLDER = "placeholder"  # template residue or filler instead of content
-    TOO_LONG = "too_long"  # a field over MAX_FIELD_CHARS
-    TOO_SHORT = "too_short"  # a field under the type's minimum word count
-    WRONG_LANGUAGE = "wrong_language"  # text not in the requested language's script
-    COPIED = "copied"  # the positive (or negative) repeats the query verbatim
-    TRUNCATED = "truncated"  # generation stopped at the token limit
-    DUPLICATE = "duplicate"  # exact duplicate of an example already kept
-
-
-class Rejected(ValueError):
-    """An LLM answer that failed validation; ``reason`` says why."""
-
-    def __init__(self, reason: RejectReason, detail: str):
-        super().__init__(f"{reason.value}: {detail}")
-        self.reason = reason
+__all__ = ["RejectReason", "Rejected", "load_json", "parse_example", "parse_task_list", "script_share", "strip_fences"]
 
 
 def strip_fences(text: str) -> str:
@@ -106,47 +88,9 @@ def parse_task_list(text: str, max_chars: int = 500) -> list[str]:
     return tasks
 
 
-# Unicode script of a character, read from its name: cheap and dependency-free.
-_SCRIPT_PREFIXES = {
-    "Cyrillic": ("CYRILLIC",), "Greek": ("GREEK",), "Arabic": ("ARABIC",), "Hebrew": ("HEBREW",),
-    "Devanagari": ("DEVANAGARI",), "Bengali": ("BENGALI",), "Gujarati": ("GUJARATI",),
-    "Gurmukhi": ("GURMUKHI",), "Oriya": ("ORIYA",), "Tamil": ("TAMIL",), "Telugu": ("TELUGU",),
-    "Kannada": ("KANNADA",), "Malayalam": ("MALAYALAM",), "Sinhala": ("SINHALA",), "Thai": ("THAI",),
-    "Lao": ("LAO",), "Khmer": ("KHMER",), "Myanmar": ("MYANMAR",), "Georgian": ("GEORGIAN",),
-    "Armenian": ("ARMENIAN",), "Ethiopic": ("ETHIOPIC",), "Hangul": ("HANGUL",),
-    "Han": ("CJK",), "Japanese": ("CJK", "HIRAGANA", "KATAKANA"), "Latin": ("LATIN",),
-}
-
-
-@functools.lru_cache(maxsize=65536)
-def _in_script(ch: str, script: str) -> bool:
-    return unicodedata.name(ch, "").startswith(_SCRIPT_PREFIXES[script])
-
-
-def script_share(text: str, script: str) -> float:
-    """Fraction of the letters in ``text`` that belong to ``script`` (1.0 for no letters)."""
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
-        return 1.0
-    return sum(_in_script(ch, script) for ch in letters) / len(letters)
-
-
-def check_language(text: str, language: str, min_share: float = 0.5) -> None:
-    """Reject text whose letters are mostly not in the language's script.
-
-    Catches the common failure of a model answering in English (or Chinese) when asked for
-    Thai, Russian, Hindi... Latin-script languages cannot be told apart this cheaply, so for
-    them only "mostly Latin letters" is checked.
-    """
-    script = language_script(language)
-    share = script_share(text, script)
-    if share < min_share:
-        raise Rejected(RejectReason.WRONG_LANGUAGE, f"only {share:.0%} of letters are {script} (expected {language})")
-
-
-def _field_languages(task_type: TaskType, key: str, language: str, placeholders: dict) -> str:
+def _field_language(task_type: TaskType, key: str, language: str, placeholders: dict) -> str:
     """The language code one output field must be written in."""
-    if task_type is TaskType.BITEXT:
+    if task_type is TaskType.BITEXT and "src_code" in placeholders:
         return placeholders["src_code"] if key == "S1" else placeholders["tgt_code"]
     return language
 
@@ -156,18 +100,24 @@ def parse_example(
     text: str,
     language: str,
     placeholders: dict | None = None,
-    max_chars: int = MAX_FIELD_CHARS,
+    checks: ExampleChecks | None = None,
 ) -> dict[str, str]:
     """Parse and validate one generated example; return its fields (whitespace-trimmed).
+
+    Args:
+        placeholders: what the prompt asked for (lengths, bitext languages); without them
+            only the checks that need nothing from the prompt run.
+        checks: length leeway and language identification (default: :class:`ExampleChecks`).
 
     Raises:
         Rejected: with the first reason the answer fails, in the order the checks run:
             JSON → shape → keys → types → emptiness → placeholders → length → language → copies.
     """
-    spec = TASK_SPECS[task_type]
+    spec, checks, placeholders = TASK_SPECS[task_type], checks or ExampleChecks(), placeholders or {}
     data = load_json(text)
     if not isinstance(data, dict):
         raise Rejected(RejectReason.NOT_OBJECT, f"expected a JSON object, got {type(data).__name__}")
+    bounds = field_bounds(task_type, placeholders, checks.lengths)
     fields: dict[str, str] = {}
     for key in spec.output_keys:
         if key not in data:
@@ -180,17 +130,15 @@ def parse_example(
             raise Rejected(RejectReason.EMPTY_FIELD, f"{key!r} is empty")
         if _PLACEHOLDER.search(value):
             raise Rejected(RejectReason.PLACEHOLDER, f"{key!r} holds placeholder text: {value[:60]!r}")
-        if len(value) > max_chars:
-            raise Rejected(RejectReason.TOO_LONG, f"{key!r} has {len(value)} characters (max {max_chars})")
-        min_words = spec.min_words.get(key, 0)
-        if min_words and len(value.split()) < min_words:
-            raise Rejected(RejectReason.TOO_SHORT, f"{key!r} has {len(value.split())} words (min {min_words})")
+        if len(value) > MAX_FIELD_CHARS:
+            raise Rejected(RejectReason.TOO_LONG, f"{key!r} has {len(value)} characters (max {MAX_FIELD_CHARS})")
+        _check_length(key, value, _field_language(task_type, key, language, placeholders), bounds.get(key))
         fields[key] = value
     for key in spec.output_keys:
         # Labels may legitimately be short codes or English class names; check only texts.
         if task_type is TaskType.CLASSIFICATION and key != "input_text":
             continue
-        check_language(fields[key], _field_languages(task_type, key, language, placeholders or {}))
+        check_language(fields[key], _field_language(task_type, key, language, placeholders), checks.language_id)
     query = fields[spec.query_key].casefold()
     for key in (spec.positive_key, spec.negative_key):
         if key and fields[key].casefold() == query:
@@ -198,3 +146,15 @@ def parse_example(
     if spec.negative_key and fields[spec.negative_key].casefold() == fields[spec.positive_key].casefold():
         raise Rejected(RejectReason.COPIED, f"{spec.negative_key!r} repeats {spec.positive_key!r}")
     return fields
+
+
+def _check_length(key: str, value: str, language: str, bounds: tuple[int | None, int | None] | None) -> None:
+    """Reject a field outside the word bounds its prompt asked for (word equivalents in unspaced scripts)."""
+    if not bounds:
+        return
+    lo, hi = bounds
+    words = word_count(value, language)
+    if lo is not None and words < lo:
+        raise Rejected(RejectReason.TOO_SHORT, f"{key!r} has {words} words (min {lo})")
+    if hi is not None and words > hi:
+        raise Rejected(RejectReason.TOO_LONG, f"{key!r} has {words} words (max {hi})")

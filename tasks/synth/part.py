@@ -29,6 +29,8 @@ from typing import TypeVar
 from tasks.storage.ledger import PartLedger
 from tasks.synth.admission import Admission
 from tasks.synth.budget import Budget, BudgetExhausted
+from tasks.synth.checks import ExampleChecks
+from tasks.synth.lengths import completion_tokens_needed
 from tasks.synth.llm import LLMCallFailed
 from tasks.synth.parsing import Rejected, RejectReason, parse_example, parse_task_list
 from tasks.synth.requests import ChatRequest, Completion
@@ -150,17 +152,18 @@ async def brainstorm_tasks(caller: Caller, task_type: TaskType, spec: PartSpec, 
 
 
 async def generate_example(caller: Caller, task_type: TaskType, language: str, request: ExampleRequest,
-                           seed: int, max_tries: int) -> tuple[dict, Completion] | None:
+                           seed: int, max_tries: int, checks: ExampleChecks) -> tuple[dict, Completion] | None:
     """Ask for one example up to ``max_tries`` times; its fields and answer, or None if all were rejected."""
     prompt = request.template.render(request.placeholders)
+    max_tokens = completion_tokens_needed(task_type, request.placeholders, language, checks.lengths)
 
     def judge(completion: Completion) -> tuple[dict, Completion]:
         if completion.finish_reason == "length":
             raise Rejected(RejectReason.TRUNCATED, "hit max_tokens")
-        return parse_example(task_type, completion.text, language, request.placeholders), completion
+        return parse_example(task_type, completion.text, language, request.placeholders, checks), completion
 
     for attempt in range(max_tries):
-        chat = caller.backend.request(prompt, seed=call_seed(seed, request.index, attempt),
+        chat = caller.backend.request(prompt, seed=call_seed(seed, request.index, attempt), max_tokens=max_tokens,
                                       label=f"{task_type.value}/{language} example {request.index} try {attempt}")
         try:
             return await caller.ask(chat, judge)
@@ -207,6 +210,7 @@ async def generate_part(
     spec: PartSpec,
     *,
     max_tries: int = 2,
+    checks: ExampleChecks | None = None,
     pair_weights: dict[str, float] | None = None,
     admission: Admission | None = None,
     on_example: Callable[[], None] | None = None,
@@ -218,12 +222,15 @@ async def generate_part(
         task_type, language: which shard the part belongs to.
         spec: the part's index, seed, size and first example index.
         max_tries: attempts per example before it is given up (rejected answers are retried).
+        checks: what an example must pass to be kept (default: :class:`ExampleChecks`).
         pair_weights: weights for the other bitext language (see sampling.sample_examples).
         admission: told when the part's ready requests are done (see tasks.synth.admission).
         on_example: called once per example when it is done, kept or not (progress).
     """
     result = caller.result
-    requests = sample_examples(task_type, language, spec.count, spec.seed, pair_weights, spec.first_index)
+    checks = checks or ExampleChecks()
+    requests = sample_examples(task_type, language, spec.count, spec.seed, pair_weights, spec.first_index,
+                               checks.lengths.long_min_words)
     try:
         if TASK_SPECS[task_type].brainstorm:
             pool = await brainstorm_tasks(caller, task_type, spec, max_tries, admission)
@@ -241,7 +248,7 @@ async def generate_part(
 
     async def one(request: ExampleRequest):
         try:
-            return await generate_example(caller, task_type, language, request, spec.seed, max_tries)
+            return await generate_example(caller, task_type, language, request, spec.seed, max_tries, checks)
         except LLMCallFailed as failure:
             result.failures.append(f"example {request.index}: {failure}")
         except PartStopped as stop:

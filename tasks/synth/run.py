@@ -204,7 +204,8 @@ class SynthesisRun:
         spec = PartSpec(part.index, part.seed, part.requested, first_index=part.index * self.config.part_size)
         try:
             result = await generate_part(caller, TaskType(entry.task_type), entry.language, spec,
-                                         max_tries=self.config.max_tries_per_example, pair_weights=self._pair_weights,
+                                         max_tries=self.config.max_tries_per_example, checks=self.config.checks,
+                                         pair_weights=self._pair_weights,
                                          admission=self.admission, on_example=self.on_example)
         finally:
             await asyncio.to_thread(self.ledger.close_part, ledger)

@@ -15,7 +15,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from tasks.synth.languages import default_weights, language_name
+from tasks.synth.languages import default_weights, language_name, script_phrase
 from tasks.synth.task_types import BITEXT_TASK, STS_TASK, TASK_SPECS, TaskType
 from tasks.synth.templates import BRAINSTORM, GENERATE, PromptTemplate
 
@@ -61,6 +61,7 @@ def sample_examples(
     seed: int,
     pair_weights: dict[str, float] | None = None,
     first_index: int = 0,
+    long_min_words: int = 300,
 ) -> list[ExampleRequest]:
     """Sample ``count`` example requests for one shard (or one part of it).
 
@@ -72,6 +73,7 @@ def sample_examples(
         pair_weights: weights for drawing the other bitext language when ``language`` is
             English (default: the English-dominant weights over all 93 languages).
         first_index: the index of the first example (a part's offset in its shard).
+        long_min_words: the length long-long prompts ask for per document (paper: 300 words).
     """
     rng = random.Random(seed)
     spec = TASK_SPECS[task_type]
@@ -80,11 +82,14 @@ def sample_examples(
     for index in range(count):
         template = rng.choice(GENERATE[task_type])
         values: dict[str, object] = {name: rng.choice(options) for name, options in spec.placeholders.items()}
-        values["language"] = language_name(language)
+        values["language"], values["script"] = language_name(language), script_phrase(language)
+        if task_type is TaskType.LONG_LONG:
+            values["min_words"] = long_min_words
         if task_type is TaskType.BITEXT:
             other = _pair_language(rng, language, pair_weights)
             src, tgt = (language, other) if rng.random() < 0.5 else (other, language)
-            values.update(src_lang=language_name(src), tgt_lang=language_name(tgt), src_code=src, tgt_code=tgt)
+            values.update(src_lang=language_name(src), tgt_lang=language_name(tgt), src_code=src, tgt_code=tgt,
+                          src_script=script_phrase(src), tgt_script=script_phrase(tgt))
             values["task"] = BITEXT_TASK.format(src_lang=values["src_lang"], tgt_lang=values["tgt_lang"])
         elif task_type is TaskType.STS:
             values["task"] = STS_TASK

@@ -35,10 +35,30 @@ class SynthesisSummary(BaseModel):
     cost_usd: float
     stopped_reason: str | None
     seconds: float
+    low_yield: dict[str, float] = {}  # complete shards that kept under min_yield of what they asked for
+    min_yield: float = 0.0
 
     @property
     def ok(self) -> bool:
         return not self.shards_failed
+
+
+def shard_yield(entry: ShardEntry) -> float:
+    """Rows kept over examples asked for (1.0 for an empty shard)."""
+    return entry.rows / entry.requested if entry.requested else 1.0
+
+
+def low_yield_shards(manifest: Manifest, min_yield: float) -> dict[str, float]:
+    """Complete shards whose yield is under ``min_yield``: complete, but not what was asked for.
+
+    >>> from tasks.storage.manifest import ShardEntry
+    >>> m = Manifest(run_id="r", shards={"long_long/zh": ShardEntry(task_type="long_long", language="zh", seed=1,
+    ...                                  requested=10, rows=2, status="complete")})
+    >>> low_yield_shards(m, 0.5)
+    {'long_long/zh': 0.2}
+    """
+    return {e.key: round(shard_yield(e), 3) for e in manifest.shards.values()
+            if e.status is ShardStatus.COMPLETE and shard_yield(e) < min_yield}
 
 
 def summarize(store: Store, manifest: Manifest, config: SynthesisConfig, started: float) -> SynthesisSummary:
@@ -60,11 +80,15 @@ def summarize(store: Store, manifest: Manifest, config: SynthesisConfig, started
         cost_usd=round(config.cost_usd(usage("prompt_tokens"), usage("completion_tokens")), 6),
         stopped_reason=manifest.stopped_reason,
         seconds=round(time.perf_counter() - started, 2),
+        low_yield=low_yield_shards(manifest, config.min_yield),
+        min_yield=config.min_yield,
     )
 
 
 def shard_table(manifest: Manifest, config: SynthesisConfig | None = None) -> list[dict]:
-    """One row per shard: status, rows, rejects by reason, tokens, estimated cost (the run's artifact)."""
+    """One row per shard: status, rows, yield (LOW under min_yield), rejects by reason (most first), tokens, cost."""
+    min_yield = config.min_yield if config else 0.0
+
     def cost(e: ShardEntry) -> float:
         return round(config.cost_usd(e.usage.get("prompt_tokens", 0), e.usage.get("completion_tokens", 0)), 6) if config else 0.0
 
@@ -75,7 +99,9 @@ def shard_table(manifest: Manifest, config: SynthesisConfig | None = None) -> li
             "parts": f"{sum(p.status is ShardStatus.COMPLETE for p in e.parts)}/{len(e.parts)}",
             "requested": e.requested,
             "rows": e.rows,
-            "rejects": ", ".join(f"{k}={v}" for k, v in sorted(e.rejects.items())) or "-",
+            "yield": f"{shard_yield(e):.0%}" + (" LOW" if min_yield and e.status is ShardStatus.COMPLETE
+                                                 and shard_yield(e) < min_yield else ""),
+            "rejects": ", ".join(f"{k}={v}" for k, v in sorted(e.rejects.items(), key=lambda kv: -kv[1])) or "-",
             "prompt_tokens": int(e.usage.get("prompt_tokens", 0)),
             "completion_tokens": int(e.usage.get("completion_tokens", 0)),
             "calls": int(e.usage.get("calls", 0)),
@@ -99,10 +125,12 @@ def task_type_table(manifest: Manifest) -> list[dict]:
         invalid = sum(v for e in entries for k, v in e.rejects.items() if k.endswith("invalid_json"))
         rejected = sum(sum(e.rejects.values()) for e in entries)
         rows = sum(e.rows for e in entries)
+        requested = sum(e.requested for e in entries)
         table.append({
             "task_type": task_type,
             "shards": f"{sum(e.status is ShardStatus.COMPLETE for e in entries)}/{len(entries)}",
             "rows": rows,
+            "yield": f"{rows / requested:.0%}" if requested else "-",
             "calls": calls,
             "valid_json": f"{(calls - invalid) / calls:.0%}" if calls else "-",
             "rejected": rejected,

@@ -6,7 +6,7 @@ sampled task, with the paper's placeholders) follows E5-mistral appendix C. Temp
 
 >>> t = GENERATE[TaskType.STS][0]
 >>> t.id
-'sts.generate.v1'
+'sts.generate.v2'
 >>> "${unit}" in t.text
 True
 >>> sorted(t.fields())[:3]
@@ -18,7 +18,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
-from tasks.synth.task_types import TaskType
+from tasks.synth.task_types import TASK_SPECS, TaskType
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ BRAINSTORM: dict[TaskType, list[PromptTemplate]] = {
 GENERATE: dict[TaskType, list[PromptTemplate]] = {
     TaskType.RETRIEVAL: [
         PromptTemplate(
-            "retrieval.generate.v1a",
+            "retrieval.generate.v2a",
             "Your retrieval task: ${task}\n"
             "Write one example for it as a JSON object with exactly these string keys:\n"
             '- "user_query": a search query a user could type for this task.\n'
@@ -118,25 +118,25 @@ GENERATE: dict[TaskType, list[PromptTemplate]] = {
             "- The query is ${query_type}, ${query_length}, ${clarity}, and on a specific topic.\n"
             "- Write the documents as if the query did not exist: do not copy it into them.\n"
             "- Each document has about ${num_words} words.\n"
-            "- Everything is written in ${language}.\n"
+            "- Everything is written in ${language} (${script}).\n"
             "- Readers need ${difficulty} level education to follow the texts.\n"
             "- Never explain why a document is or is not relevant.\n" + _JSON_ONLY,
         ),
         PromptTemplate(
-            "retrieval.generate.v1b",
+            "retrieval.generate.v2b",
             "Task: ${task}\n"
             "Create a realistic search scenario for this task. Return a JSON object with:\n"
             '"user_query" (the user\'s search, ${query_length}, ${clarity}, a ${query_type} query), '
             '"positive_document" (about ${num_words} words that fully satisfy the query) and '
             '"hard_negative_document" (about ${num_words} words on a neighbouring subject that '
             "shares words with the query but does not answer it).\n"
-            "Write all three in ${language}, at a ${difficulty} reading level, with no comments "
+            "Write all three in ${language} (${script}), at a ${difficulty} reading level, with no comments "
             "about relevance.\n" + _JSON_ONLY,
         ),
     ],
     TaskType.CLASSIFICATION: [
         PromptTemplate(
-            "classification.generate.v1a",
+            "classification.generate.v2a",
             "Your classification task: ${task}\n"
             "Write one example for it as a JSON object with exactly these string keys:\n"
             '- "input_text": a text of ${num_words} words to be classified.\n'
@@ -145,61 +145,61 @@ GENERATE: dict[TaskType, list[PromptTemplate]] = {
             "Guidelines:\n"
             '- "input_text" is ${clarity} and on a specific topic; it needs ${difficulty} level '
             "education to understand.\n"
-            "- Everything is written in ${language}.\n" + _JSON_ONLY,
+            "- Everything is written in ${language} (${script}).\n" + _JSON_ONLY,
         ),
         PromptTemplate(
-            "classification.generate.v1b",
+            "classification.generate.v2b",
             "Classification task: ${task}\n"
             "Produce a labelled example as a JSON object with \"input_text\" (${num_words} words, "
             "${clarity}, ${difficulty} level), \"label\" (the right class) and "
             '"misleading_label" (a plausible but wrong class from the same label set). '
-            "Write in ${language}.\n" + _JSON_ONLY,
+            "Write in ${language} (${script}).\n" + _JSON_ONLY,
         ),
     ],
     TaskType.SHORT_SHORT: [
         PromptTemplate(
-            "short_short.generate.v1",
+            "short_short.generate.v2",
             "Your text matching task: ${task}\n"
             "Write one example as a JSON object with exactly these string keys:\n"
             '- "input": a short input text for the task (a few words to one sentence).\n'
             '- "positive_document": a short text that matches the input as the task defines.\n'
-            "Both texts are short, specific, written in ${language}, and do not copy each other.\n"
+            "Both texts are short, specific, written in ${language} (${script}), and do not copy each other.\n"
             + _JSON_ONLY,
         ),
     ],
     TaskType.LONG_LONG: [
         PromptTemplate(
-            "long_long.generate.v1",
+            "long_long.generate.v2",
             "Your text matching task: ${task}\n"
             "Write one example as a JSON object with exactly these string keys:\n"
-            '- "input": a long input document for the task, at least 300 words.\n'
-            '- "positive_document": a long document, at least 300 words, that matches the '
+            '- "input": a long input document for the task, at least ${min_words} words.\n'
+            '- "positive_document": a long document, at least ${min_words} words, that matches the '
             "input as the task defines.\n"
-            "Both are written in ${language}, specific and detailed, and do not copy each other.\n"
+            "Both are written in ${language} (${script}), specific and detailed, and do not copy each other.\n"
             + _JSON_ONLY,
         ),
     ],
     TaskType.STS: [
         PromptTemplate(
-            "sts.generate.v1",
+            "sts.generate.v2",
             "Write a ${unit} triple with different semantic similarity scores (1 to 5) as a JSON "
             "object with exactly these string keys:\n"
             '- "S1": a ${unit}, at least 10 words long.\n'
             '- "S2": a ${unit} with a similarity score of ${high_score} to S1.\n'
             '- "S3": a ${unit} with a similarity score of ${low_score} to S1.\n'
-            "All three are in ${language}, need ${difficulty} level education to understand, "
+            "All three are in ${language} (${script}), need ${difficulty} level education to understand, "
             "and cover a specific topic.\n" + _JSON_ONLY,
         ),
     ],
     TaskType.BITEXT: [
         PromptTemplate(
-            "bitext.generate.v1",
+            "bitext.generate.v2",
             "Write a ${unit} triple for translation retrieval as a JSON object with exactly these "
             "string keys:\n"
-            '- "S1": a ${unit} in ${src_lang}, at least 10 words long.\n'
-            '- "S2": a ${unit} in ${tgt_lang}, a translation of S1 with similarity score '
+            '- "S1": a ${unit} in ${src_lang} (${src_script}), at least 10 words long.\n'
+            '- "S2": a ${unit} in ${tgt_lang} (${tgt_script}), a translation of S1 with similarity score '
             "${high_score} (1 to 5).\n"
-            '- "S3": a ${unit} in ${tgt_lang} with similarity score ${low_score} to S1: fluent, '
+            '- "S3": a ${unit} in ${tgt_lang} (${tgt_script}) with similarity score ${low_score} to S1: fluent, '
             "but with wrong keywords or numbers, or with parts left out or added.\n"
             "The texts need ${difficulty} level education to understand and cover a specific "
             "topic.\n" + _JSON_ONLY,
@@ -218,3 +218,13 @@ def template_set_id() -> str:
 
     texts = [f"{t.id}\n{t.text}" for group in (BRAINSTORM, GENERATE) for ts in group.values() for t in ts]
     return hashlib.sha256("\n\n".join(sorted(texts)).encode()).hexdigest()[:12]
+
+
+def placeholder_names() -> set[str]:
+    """Every placeholder a template uses, and every output key: what an answer must not echo back.
+
+    >>> {"num_words", "language", "task", "positive_document"} <= placeholder_names()
+    True
+    """
+    names = {name for group in (BRAINSTORM, GENERATE) for ts in group.values() for t in ts for name in t.fields()}
+    return names | {key for spec in TASK_SPECS.values() for key in spec.output_keys}

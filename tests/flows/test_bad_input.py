@@ -51,7 +51,7 @@ CASES = [
     (["synthesize", "--store", "{store}", "--llm-base-url", "{not_openai}", "--llm-model", "m"], "answered 404 to /models"),
     (["synthesize", "--store", "{store}", "--llm-base-url", "{llm}", "--llm-model", "gpt-9"], "model 'gpt-9' is not served"),
     (SYNTH + ["--run-id", "done", "--seed", "7"], "seed: was 0, now 7"),
-    (SYNTH + ["--run-id", "done", "--max-tokens", "999"], "generator.max_tokens: was 1536, now 999"),
+    (SYNTH + ["--run-id", "done", "--max-tokens", "999"], "generator.max_tokens: was 8192, now 999"),
     (["synthesize", "--store", "{store}", "--llm-base-url", "{llm}", "--llm-model", "other-model", "--run-id", "done"],
      "model 'other-model' is not served"),
     (["retry", "--store", "{store}", "--run-id", "../done"], "run id '../done' is not allowed"),

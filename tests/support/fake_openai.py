@@ -13,6 +13,7 @@ requests, online and batch items; ``prompt``: the last message's content):
     malformed       truncated JSON
     wrong_keys      JSON without the keys asked for
     wrong_language  valid JSON, but in English whatever language was asked
+    one_language    valid JSON, every field in the first field's language (bitext: no translation)
     no_json_mode    400 if ``response_format`` is sent (a server without JSON mode), else ok
     expire          a batch item left unanswered, so its batch expires (online: like stall)
 
@@ -35,7 +36,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
+import random
 import re
 import signal
 import socket
@@ -48,14 +51,22 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from tasks.synth.languages import LANGUAGES, language_script
+from tasks.synth.language_id import check_identified
+from tasks.synth.lengths import asked_words
+from tasks.synth.rejects import Rejected
+from tasks.synth.scripts import CHARS_PER_WORD, UNSPACED, in_script, word_count
+from tests.support.real_text import sentences
 
 MODEL = "fake-model"
 CHAT_ENDPOINT = "/v1/chat/completions"
 KEYS = ("user_query", "positive_document", "hard_negative_document", "input_text", "misleading_label",
         "label", "input", "S1", "S2", "S3")
-# Words per field: long enough for every type's minimum (long_long: 100), short where a field is a query or label.
-FIELD_WORDS = {"user_query": 8, "label": 3, "misleading_label": 3, "S1": 16, "S2": 16, "S3": 16}
-LONG_FIELD_WORDS = 120
+# Words per field when the prompt asks for no length: labels are short, texts a sentence or two.
+FIELD_WORDS = {"label": 2, "misleading_label": 2}
+DEFAULT_FIELD_WORDS = 14
+_LENGTH_PHRASE = re.compile(r"(?:about|at least|less than)\s+\d+(?:\s+words)?|\d+\s+to\s+\d+\s+words")
+_QUERY_LENGTH = re.compile(r"less than \d+ words|\d+ to \d+ words|at least \d+ words")
+_ABOUT = re.compile(r"about (\d+) words")
 
 Policy = Callable[[int, str], str]
 RateLimitHeaders = dict[str, str] | Callable[[int], dict[str, str]]
@@ -101,8 +112,8 @@ def _named_language(text: str, default: str) -> str:
     return _CODE_OF_NAME[match.group(1)] if match else default
 
 
-def field_languages(prompt: str) -> dict[str, str]:
-    """The keys a prompt asks for, in prompt order, each with the language code it must be in.
+def field_segments(prompt: str) -> dict[str, tuple[str, str]]:
+    """The keys a prompt asks for, in prompt order, each with its language code and its part of the prompt.
 
     A key takes the language named in its own part of the prompt (bitext names one per key),
     else the prompt's language, else English.
@@ -110,7 +121,13 @@ def field_languages(prompt: str) -> dict[str, str]:
     starts = sorted((prompt.find(f'"{key}"'), key) for key in KEYS if f'"{key}"' in prompt)
     overall = _named_language(prompt, "en")
     ends = [start for start, _ in starts[1:]] + [len(prompt)]
-    return {key: _named_language(prompt[start:end], overall) for (start, key), end in zip(starts, ends)}
+    return {key: (_named_language(prompt[start:end], overall), prompt[start:end])
+            for (start, key), end in zip(starts, ends)}
+
+
+def field_languages(prompt: str) -> dict[str, str]:
+    """The keys a prompt asks for, in prompt order, each with the language code it must be in."""
+    return {key: code for key, (code, _) in field_segments(prompt).items()}
 
 
 def filler_text(script: str, n: int, field_index: int, words: int) -> str:
@@ -121,17 +138,94 @@ def filler_text(script: str, n: int, field_index: int, words: int) -> str:
     return " ".join([f"{n}.{field_index}", *body])
 
 
+def _target(lo: int | None, hi: int | None) -> int:
+    """A length inside what was asked: the middle of a range, a little over a minimum, under a maximum."""
+    if lo and hi:
+        return (lo + hi) // 2
+    if lo:
+        return lo + max(2, lo // 10)
+    return max(1, (hi or DEFAULT_FIELD_WORDS) - 1)
+
+
+def field_words(key: str, segment: str, prompt: str) -> int:
+    """How many words the prompt asks of ``key``: a length phrase in the key's own part of the
+    prompt, else the query length or document length stated elsewhere, else a default."""
+    if key in FIELD_WORDS:
+        return FIELD_WORDS[key]
+    if key == "user_query" and (match := _QUERY_LENGTH.search(prompt)):
+        return _target(*asked_words(match.group(0)))
+    if key.endswith("_document") and (match := _ABOUT.search(prompt)):  # retrieval: "about N words" each
+        return int(match.group(1))
+    if match := _LENGTH_PHRASE.search(segment):
+        return _target(*asked_words(match.group(0)))
+    return DEFAULT_FIELD_WORDS
+
+
+def _identifiable(text: str, language: str) -> bool:
+    try:
+        check_identified(text, language)
+    except Rejected:
+        return False
+    return True
+
+
+@functools.cache
+def identifiable_sentences(language: str) -> tuple[str, ...]:
+    """The real sentences of ``language`` that language identification places in it (~99.7 %)."""
+    return tuple(s for s in sentences(language) if _identifiable(s, language))
+
+
+def real_text(language: str, words: int, n: int, field_index: int) -> str:
+    """About ``words`` words (word equivalents) of real text in ``language`` (Django's translations),
+    led by a number marker that makes every answer and field distinct; filler words in the
+    language's script where there is no real text (tests then check only its script).
+
+    A text that language identification would misplace (a cut-off Frisian fragment read as
+    English) is drawn again: this server answers in the right language, recognisably.
+    """
+    try:
+        pool = identifiable_sentences(language)
+    except KeyError:
+        return filler_text(language_script(language), n, field_index, words)
+    for attempt in range(20):
+        text = _draw(pool, language, words, random.Random(f"{n}/{field_index}/{attempt}"))
+        if _identifiable(text, language):
+            break
+    return f"{n}.{field_index} {text}"
+
+
+def _draw(pool: tuple[str, ...], language: str, words: int, rng: random.Random) -> str:
+    parts: list[str] = []
+    while word_count(" ".join(parts), language) < words:
+        parts.append(rng.choice(pool))
+    text = (" " if language not in UNSPACED else "").join(parts)
+    if language in UNSPACED:  # cut to the length asked for, counted as word_count counts it
+        return _cut_letters(text, language, max(2, round(words * CHARS_PER_WORD[language])))
+    return " ".join(text.split()[: max(1, words - 1)])
+
+
+def _cut_letters(text: str, language: str, letters: int) -> str:
+    """``text`` up to its ``letters``-th letter of the language's script."""
+    script, seen = language_script(language), 0
+    for i, ch in enumerate(text):
+        if ch.isalpha() and in_script(ch, script):
+            seen += 1
+            if seen == letters:
+                return text[: i + 1]
+    return text
+
+
 def valid_answer(prompt: str, n: int, language: str | None = None) -> str:
     """A valid JSON answer for whatever the prompt asks: a brainstorm task list or one example.
 
-    Each field is in its language's script (``language`` overrides what the prompt asks) and
-    carries ``n``, so answers to one prompt differ by request number.
+    Each field is real text in its language (``language`` overrides what the prompt asks), as
+    long as the prompt asks, and carries ``n``, so answers to one prompt differ by request number.
     """
     if '"tasks"' in prompt:
         return json.dumps({"tasks": [f"Given a topic number {n}-{i}, retrieve passages about it." for i in range(20)]})
     fields = {
-        key: filler_text(language_script(language or code), n, i, FIELD_WORDS.get(key, LONG_FIELD_WORDS))
-        for i, (key, code) in enumerate(field_languages(prompt).items())
+        key: real_text(language or code, field_words(key, segment, prompt), n, i)
+        for i, (key, (code, segment)) in enumerate(field_segments(prompt).items())
     }
     return json.dumps(fields, ensure_ascii=False)
 
@@ -159,6 +253,15 @@ def _last_message(body: dict) -> str:
     return content if isinstance(content, str) else json.dumps(content)
 
 
+def _answer_language(kind: str, prompt: str) -> str | None:
+    """The one language a misbehaving answer is written in (None: each field in its own)."""
+    if kind == "wrong_language":
+        return "en"
+    if kind == "one_language":
+        return next(iter(field_languages(prompt).values()), None)
+    return None
+
+
 def chat_reply(kind: str, n: int, prompt: str, body: dict, retry_after_s: float) -> Reply:
     """What the policy's ``kind`` answers to one chat request (shared by online and batch)."""
     if kind == "429":
@@ -170,7 +273,7 @@ def chat_reply(kind: str, n: int, prompt: str, body: dict, retry_after_s: float)
     content = {
         "malformed": '{"user_query": "unterminated',
         "wrong_keys": json.dumps({"something": "else"}),
-    }.get(kind) or valid_answer(prompt, n, "en" if kind == "wrong_language" else None)
+    }.get(kind) or valid_answer(prompt, n, _answer_language(kind, prompt))
     # Token counts are word counts; max_tokens cuts the answer like a real server would.
     words, limit, finish = content.split(), body.get("max_completion_tokens") or body.get("max_tokens"), "stop"
     if limit and len(words) > limit:

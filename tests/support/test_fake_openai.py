@@ -14,12 +14,14 @@ import httpx
 import openai
 import pytest
 
+from tasks.synth.checks import ExampleChecks
 from tasks.synth.languages import LANGUAGES
 from tasks.synth.parsing import Rejected, RejectReason, parse_example, parse_task_list
 from tasks.synth.sampling import pick_task, sample_examples, shard_seed
 from tasks.synth.task_types import TASK_SPECS, TaskType
 from tasks.synth.templates import BRAINSTORM
 from tests.support.fake_openai import FakeOpenAI, valid_answer
+from tests.support.real_text import REAL_TEXT_LANGUAGES
 
 # A dozen-plus languages across scripts: Latin, Cyrillic, Greek, Arabic, Hebrew, Devanagari,
 # Bengali, Han, Japanese, Hangul, Thai, Georgian, Armenian, Ethiopic, Tamil, Myanmar.
@@ -43,6 +45,12 @@ def _prompts(task_type: TaskType, language: str, count: int, pool: list[str]) ->
         placeholders = {**r.placeholders, "task": pick_task(pool, seed, r.index)} if pool else r.placeholders
         out.append((r.template.render(placeholders), placeholders))
     return out
+
+
+def _checks(language: str, placeholders: dict) -> ExampleChecks:
+    """Every check where the server answers with real text; the script check where it has only filler."""
+    languages = {language, placeholders.get("src_code", language), placeholders.get("tgt_code", language)}
+    return ExampleChecks(language_id=languages <= set(REAL_TEXT_LANGUAGES))
 
 
 def test_request_bodies_and_authorization_are_recorded():
@@ -69,17 +77,18 @@ def test_every_task_type_is_answered_validly_in_languages_of_every_script(task_t
             answers = set()
             for prompt, placeholders in _prompts(task_type, language, 2, pool):
                 text = _ask(client, prompt).choices[0].message.content
-                assert parse_example(task_type, text, language, placeholders)
+                assert parse_example(task_type, text, language, placeholders, _checks(language, placeholders))
                 answers.add(text)
             assert len(answers) == 2  # distinct per request, so exact dedup keeps both
 
 
 @pytest.mark.parametrize("task_type", list(TaskType))
 def test_valid_answer_passes_parsing_in_all_93_languages(task_type):
+    """Real text where the server has some (74 languages): every check; script-filler elsewhere: the script check."""
     pool = ["Given a topic, retrieve passages about it."]
     for language in LANGUAGES:
         [(prompt, placeholders)] = _prompts(task_type, language, 1, pool if TASK_SPECS[task_type].brainstorm else [])
-        parse_example(task_type, valid_answer(prompt, 3), language, placeholders)
+        parse_example(task_type, valid_answer(prompt, 3), language, placeholders, _checks(language, placeholders))
         assert valid_answer(prompt, 3) != valid_answer(prompt, 4)
 
 
@@ -97,12 +106,12 @@ def test_wrong_language_answers_are_rejected_for_non_latin_languages():
     assert json.loads(text)  # valid JSON with the right keys...
     with pytest.raises(Rejected) as rejected:
         parse_example(TaskType.STS, text, "th", placeholders)
-    assert rejected.value.reason is RejectReason.WRONG_LANGUAGE  # ...but not in Thai
+    assert rejected.value.reason is RejectReason.WRONG_SCRIPT  # ...but not in Thai
 
 
 def test_max_tokens_truncates_the_answer_and_says_length():
     with FakeOpenAI(latency_s=0) as server:
-        reply = _ask(_client(server), 'Return "positive_document" written in English.', max_tokens=16)
+        reply = _ask(_client(server), 'Return "positive_document" of about 100 words, written in English.', max_tokens=16)
     assert reply.choices[0].finish_reason == "length"
     assert reply.usage.completion_tokens == 16 == len(reply.choices[0].message.content.split())
     assert server.completion_tokens_sent == 16

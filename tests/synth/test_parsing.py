@@ -9,7 +9,7 @@ import pytest
 from tasks.synth.parsing import Rejected, RejectReason, parse_example, parse_task_list, script_share, strip_fences
 from tasks.synth.task_types import TaskType
 
-LONG = " ".join(["word"] * 120)
+LONG = " ".join(["word"] * 160)  # long-long: at least 300 words asked, half of it accepted
 GOOD = {
     TaskType.RETRIEVAL: {"user_query": "how do tides work", "positive_document": "The moon pulls the oceans.",
                          "hard_negative_document": "Tidal pools host crabs."},
@@ -17,7 +17,8 @@ GOOD = {
     TaskType.SHORT_SHORT: {"input": "capital of Peru", "positive_document": "Lima"},
     TaskType.LONG_LONG: {"input": LONG, "positive_document": LONG + " more"},
     TaskType.STS: {"S1": "A cat sleeps on the mat.", "S2": "A cat naps on a rug.", "S3": "Dogs bark at night."},
-    TaskType.BITEXT: {"S1": "The cat sleeps.", "S2": "El gato duerme.", "S3": "El perro come."},
+    TaskType.BITEXT: {"S1": "The old cat sleeps all day long.", "S2": "El gato viejo duerme todo el día.",
+                      "S3": "El perro joven come toda la noche."},
 }
 BITEXT_PLACEHOLDERS = {"src_code": "en", "tgt_code": "es"}
 
@@ -81,22 +82,22 @@ def test_long_long_rejects_short_texts():
     ("es", "Кошка спит на коврике.", False),
 ])
 def test_wrong_script_is_detected(language, text, ok):
-    answer = json.dumps({"S1": text, "S2": text + " 2", "S3": text + " 3"})
+    answer = json.dumps({"input": text, "positive_document": text + " 2"})
     if ok:
-        parse_example(TaskType.STS, answer, language)
+        parse_example(TaskType.SHORT_SHORT, answer, language)
     else:
         with pytest.raises(Rejected) as info:
-            parse_example(TaskType.STS, answer, language)
-        assert info.value.reason is RejectReason.WRONG_LANGUAGE
+            parse_example(TaskType.SHORT_SHORT, answer, language)
+        assert info.value.reason is RejectReason.WRONG_SCRIPT
 
 
 def test_bitext_checks_each_side_in_its_own_language():
-    good = {"S1": "The cat sleeps.", "S2": "Кошка спит.", "S3": "Собака ест."}
+    good = {"S1": "The old cat sleeps all day long.", "S2": "Старая кошка спит весь день.", "S3": "Собака ест."}
     parse_example(TaskType.BITEXT, json.dumps(good), "ru", {"src_code": "en", "tgt_code": "ru"})
     with pytest.raises(Rejected) as info:
         parse_example(TaskType.BITEXT, json.dumps({**good, "S2": "The cat is sleeping."}), "ru",
                       {"src_code": "en", "tgt_code": "ru"})
-    assert info.value.reason is RejectReason.WRONG_LANGUAGE
+    assert info.value.reason is RejectReason.WRONG_SCRIPT
 
 
 def test_classification_labels_may_be_english_codes_in_any_language():
