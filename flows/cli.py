@@ -21,6 +21,8 @@ from contextlib import nullcontext
 
 from pydantic import ValidationError
 
+from flows.clean import EvaluationSourceMissing, add_clean_parser, clean_arguments, clean_command, clean_settings
+from tasks.clean.filters import check_evaluation_sources
 from tasks.report import format_table
 from tasks.secrets import SecretUnavailable, llm_api_key
 from tasks.settings import Settings, config_file
@@ -33,13 +35,13 @@ from tasks.synth.languages import parse_languages, parse_weights
 from tasks.synth.lengths import LengthPolicy
 from tasks.synth.llm import LLMClient, LLMSettings, LLMUnavailable
 from tasks.synth.run import retry_plan
-from tasks.synth.summary import shard_table, task_type_table
+from tasks.synth.summary import filter_table, shard_table, task_type_table
 
 SETTINGS: Settings  # environment + synthembed.toml: the defaults of every command (read in main)
 
 EXIT_LOW_YIELD = 3  # every shard complete, but some kept too few of their examples (README "Yield")
 # Errors that mean "fix the input or the environment": one line on stderr, exit code 2.
-USER_ERRORS = (StoreError, LLMUnavailable, ParameterMismatch, SecretUnavailable, LeaseHeld)
+USER_ERRORS = (StoreError, LLMUnavailable, ParameterMismatch, SecretUnavailable, LeaseHeld, EvaluationSourceMissing)
 
 
 def _synthesize_parser(sub: argparse._SubParsersAction) -> None:
@@ -89,6 +91,7 @@ def _synthesis_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per LLM request (default: 300)")
     p.add_argument("--max-retries", type=int, default=5, help="retries per LLM request (default: 5)")
     _budget_arguments(p)
+    clean_arguments(p)
     p.add_argument("--price-input", type=float, default=0.0, help="USD per million prompt tokens (cost estimate)")
     p.add_argument("--price-output", type=float, default=0.0, help="USD per million completion tokens")
 
@@ -367,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     _retry_parser(sub)
     _unlock_parser(sub)
     _export_parser(sub)
+    add_clean_parser(sub, SETTINGS.store)
     _train_parser(sub)
     _evaluate_parser(sub)
     _pipeline_parser(sub)
@@ -383,7 +387,7 @@ def _config(args: argparse.Namespace, base_url: str, model: str, extra_body: dic
         examples_per_shard=args.examples_per_shard, total_examples=args.total_examples,
         language_weights=parse_weights(args.language_weights) if args.language_weights else None,
         seed=args.seed, shard_concurrency=args.shard_concurrency, shard_retries=args.shard_retries,
-        part_size=args.part_size, min_yield=args.min_yield, max_tries_per_example=args.max_tries_per_example,
+        part_size=args.part_size, min_yield=args.min_yield, clean=clean_settings(args), max_tries_per_example=args.max_tries_per_example,
         checks=ExampleChecks(language_id=args.language_id, lengths=LengthPolicy(
             min_ratio=args.min_length_ratio, max_ratio=args.max_length_ratio, long_min_words=args.long_min_words)),
         store=args.store, llm=llm, budget_tokens=args.budget_tokens, budget_usd=args.budget_usd,
@@ -395,7 +399,8 @@ def _config(args: argparse.Namespace, base_url: str, model: str, extra_body: dic
 
 
 async def _preflight(config: SynthesisConfig) -> None:
-    """Cheap checks that turn a bad store or LLM endpoint into one clear error before any spend."""
+    """Cheap checks that turn a bad store, LLM endpoint or evaluation source into one clear error before any spend."""
+    check_evaluation_sources(config.clean)
     await asyncio.to_thread(check_store, open_store(config.store))
     client = LLMClient(config.llm, llm_api_key())
     try:
@@ -417,6 +422,7 @@ def synthesize_command(args: argparse.Namespace) -> int:
         return 2
     try:  # validate every parameter before starting anything
         config = _config(args, args.llm_base_url or "http://127.0.0.1:1/v1", args.llm_model or "embedded", {})
+        check_evaluation_sources(config.clean)
     except (ValidationError, ValueError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -510,6 +516,10 @@ def _run(make_config, embedded: str | None, base_url: str | None, model: str | N
         retry = shlex.join(["synthembed", "retry", "--run-id", summary.run_id, "--store", config.store])
         print(f"\nRetry only the failed shards (same parameters and seeds) with:\n  {retry}", file=sys.stderr)
         return 1
+    if summary.filters_error:
+        print(f"\nthe filters failed ({summary.filters_error}); every part is committed: rerun them with\n  "
+              f"{shlex.join(['synthembed', 'clean', '--run-id', summary.run_id, '--store', config.store])}", file=sys.stderr)
+        return 1
     if summary.low_yield:
         print(f"\n{len(summary.low_yield)} complete shard(s) kept under {summary.min_yield:.0%} of the examples they "
               "asked for (see their rejects above; --min-yield sets the threshold):", file=sys.stderr)
@@ -539,6 +549,10 @@ def status_command(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print_run_tables(store, args.run_id, shards=True)
+    manifest = load_manifest(store, args.run_id)
+    if manifest.filters:
+        print()
+        print(format_table(filter_table(manifest)))
     return 0
 
 
@@ -568,6 +582,9 @@ def _print_summary(summary) -> None:
     print(f"run {summary.run_id}: {summary.rows} rows from {summary.shards_complete} complete shard(s) "
           f"in {summary.seconds:.0f}s ({rate:.2f} rows/s, {summary.completion_tokens / max(summary.seconds, 1e-9):.1f} "
           f"generated tokens/s, {tokens} tokens in {summary.llm_calls} calls, est. ${summary.cost_usd:.4f})")
+    if summary.filtered:
+        dropped = ", ".join(f"{name} {n}" for name, n in summary.filtered.items())
+        print(f"filters:  {dropped} row(s) left out by readers (synthembed status shows them by reason)")
     print(f"data:     {summary.data_url}")
     print(f"manifest: {summary.manifest_url}")
 
@@ -601,6 +618,8 @@ def main(argv: list[str] | None = None) -> int:
         return unlock_command(args)
     if args.command == "export":
         return export_command(args)
+    if args.command == "clean":
+        return clean_command(args)
     return 2
 
 

@@ -16,10 +16,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from tasks.clean.filters import CleanSettings, check_evaluation_sources, clean_run
 from tasks.progress import Progress
 from tasks.secrets import llm_api_key
 from tasks.storage.lease import holding_lease
-from tasks.storage.manifest import ShardEntry
+from tasks.storage.manifest import Manifest, ShardEntry, save_manifest
 from tasks.storage.shards import remove_uncommitted
 from tasks.storage.store import Store, check_store, open_store
 from tasks.synth.backends import open_backend
@@ -41,6 +42,21 @@ def open_checked_store(url: str) -> Store:
     store = open_store(url)
     check_store(store)
     return store
+
+
+@task(name="clean", task_run_name="clean-{manifest.run_id}", cache_policy=NO_CACHE)
+async def clean_data(store: Store, manifest: Manifest, settings: CleanSettings) -> Manifest:
+    """Near-duplicates and evaluation overlap over every committed row; the manifest records them.
+
+    In a thread: the event loop keeps renewing the run's lease meanwhile.
+    """
+    logger = get_run_logger()
+    cleaned = await asyncio.to_thread(clean_run, store, manifest, settings)
+    await asyncio.to_thread(save_manifest, store, cleaned)
+    for name, entry in cleaned.filters.items():
+        logger.info("filter %s (%s): %s of %d rows, %.1fs", name, entry.action, entry.counts or "nothing",
+                    entry.rows_checked, entry.seconds)
+    return cleaned
 
 
 @task(name="synth-language", task_run_name="synth-{language}", cache_policy=NO_CACHE)
@@ -77,6 +93,7 @@ async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = No
         only_shards: redo only these unfinished shards (keys like ``sts/es``); default all.
     """
     logger, started = get_run_logger(), time.perf_counter()
+    check_evaluation_sources(config.clean)  # before any write or spend
     store = open_checked_store(config.store)
     async with holding_lease(store, config.run_id) as lease:  # one writer per run, before any write
         manifest = prepare_run(store, config)
@@ -101,9 +118,18 @@ async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = No
             progress.close()
             await backend.close()
 
+        filters_error = None
+        if not lease.lost.is_set():
+            try:
+                run.writer.manifest = await clean_data(store, run.manifest, config.clean)
+            except Exception as exc:  # the parts are committed: report, and let `synthembed clean` redo it
+                filters_error = f"{type(exc).__name__}: {exc}"
+                logger.error("the filters failed (%s); the data is committed: rerun them with "
+                             "`synthembed clean --run-id %s`", filters_error, config.run_id)
+
     if run.stopped:
         logger.warning("stopped early: %s", manifest.stopped_reason)
-    summary = summarize(store, run.manifest, config, started)
+    summary = summarize(store, run.manifest, config, started).model_copy(update={"filters_error": filters_error})
     for key, share in summary.low_yield.items():
         logger.warning("low yield: %s kept %.0f%% of its examples (min_yield %.0f%%)", key, 100 * share, 100 * config.min_yield)
     await create_table_artifact(

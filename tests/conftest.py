@@ -100,6 +100,10 @@ def llama():
         yield server
 
 
+# The 0.5B model's "long" documents are 15-80 words (asked: 100-500): accept a tenth, as `make run` does.
+E2E_LENGTHS = ("--min-length-ratio", "0.1")
+
+
 @pytest.fixture(scope="session")
 def real_run(tmp_path_factory, prefect_api):
     """A real synthesis run by the embedded LLM (Qwen2.5-Coder-0.5B via llama.cpp): 2 languages ×
@@ -110,7 +114,7 @@ def real_run(tmp_path_factory, prefect_api):
     store_url = f"file://{tmp_path_factory.mktemp('real-run')}"
     command = [str(Path(sys.executable).parent / "synthembed"), "synthesize", "--languages", "en,es",
                "--task-types", "all", "--examples-per-shard", "2", "--store", store_url, "--run-id", "e2e",
-               "--max-tokens", "1024"]
+               *E2E_LENGTHS]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1500)
-    assert result.returncode in (0, 1), result.stderr[-3000:]
+    assert result.returncode in (0, 1, 3), result.stderr[-3000:]  # 3: complete, some shards below the minimum yield
     return store_url, "e2e", result

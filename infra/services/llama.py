@@ -75,10 +75,11 @@ class LocalLLM:
 
 
 PROMPT_ROOM_TOKENS = 512  # synthesis prompts are ~150-400 tokens
+DEFAULT_N_CTX = 4096
 
 
 @contextmanager
-def local_llm(port: int | None = None, n_ctx: int = 4096, threads: int | None = None):
+def local_llm(port: int | None = None, n_ctx: int = DEFAULT_N_CTX, threads: int | None = None):
     """Run the embedded llama.cpp server on 127.0.0.1 for the duration of the block."""
     model = ensure_gguf()
     port = port or free_port()

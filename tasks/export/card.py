@@ -107,7 +107,10 @@ def filter_rows(filters) -> list[dict]:
     rows = []
     for item in filters or []:
         item = item.model_dump(mode="json") if isinstance(item, BaseModel) else item
-        if isinstance(item, dict):
+        if isinstance(item, dict) and isinstance(item.get("counts"), dict):  # a synthembed FilterEntry
+            rows += [{"filter": item["filter"], "action": item.get("action"), "reason": reason, "rows": n,
+                      "of": item.get("rows_checked")} for reason, n in (item["counts"] or {"-": 0}).items()]
+        elif isinstance(item, dict):
             rows.append({k: (json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v)
                          for k, v in item.items() if not SECRET_NAME.search(str(k))})
     return rows
@@ -294,7 +297,8 @@ def _limitations(models: str, filtered: bool) -> str:
         "## Limitations", "",
         (f"- Every text was written by {models}, not by people, and was checked only by the rules above: facts may "
          "be wrong, labels and translations imperfect, and texts may carry the model's biases."),
-        "- The language check looks at the script only: a Spanish row is Latin-script text, not proven Spanish.",
+        ("- Each text was checked for its language's script and by CLD2 language identification; languages CLD2 "
+         "confuses (Bosnian/Croatian/Serbian, Malay/Indonesian, Danish/Norwegian) are accepted for each other."),
         "- Exact duplicates are removed within a shard; near-duplicates and overlap with evaluation sets are "
         + ("handled only as the Filters section records." if filtered else "not removed."),
         "- Small generators fall short of the requested lengths and diversity: see the charts before training on it.",

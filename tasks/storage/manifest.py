@@ -114,6 +114,24 @@ class ShardEntry(BaseModel):
             error="; ".join(errors)[:500] or None, updated_at=utc_now()))
 
 
+class FilterEntry(BaseModel):
+    """One filter over a run's committed rows (near-duplicates, contamination), recomputed as a whole.
+
+    ``path`` holds its verdicts (``example_id``, ``reason``, details); ``action`` says whether
+    readers drop those rows (``drop``) or only see them flagged (``mark``). ``counts`` is by
+    reason, ``by_shard`` by shard key then reason.
+    """
+
+    path: str
+    action: str = "drop"
+    rows_checked: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+    by_shard: dict[str, dict[str, int]] = Field(default_factory=dict)
+    details: dict = Field(default_factory=dict)
+    seconds: float = 0.0
+    updated_at: str = Field(default_factory=utc_now)
+
+
 class Manifest(BaseModel):
     """All shards of one synthesis run plus the parameters that define it."""
 
@@ -125,6 +143,7 @@ class Manifest(BaseModel):
     config: dict = Field(default_factory=dict)  # the full run configuration (no secrets), for retries
     shards: dict[str, ShardEntry] = Field(default_factory=dict)
     stopped_reason: str | None = None
+    filters: dict[str, FilterEntry] = Field(default_factory=dict)  # by name; see tasks.clean.filters
 
     def unfinished(self) -> list[ShardEntry]:
         """Shards still to do: pending or failed, in plan order."""

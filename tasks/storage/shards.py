@@ -68,10 +68,12 @@ def _storage_options(store: Store) -> dict | None:
     return options or None
 
 
-def scan_run(store: Store, run_id: str, manifest: Manifest | None = None) -> pl.LazyFrame:
+def scan_run(store: Store, run_id: str, manifest: Manifest | None = None, filtered: bool = True) -> pl.LazyFrame:
     """Lazily read the committed rows of a run: only parts the manifest marks complete.
 
-    Raises FileNotFoundError if the run has no manifest.
+    With ``filtered`` (the default) the rows a ``drop`` filter lists (near-duplicates,
+    contaminated rows: tasks.clean.filters) are left out; ``filtered=False`` reads every
+    committed row. Raises FileNotFoundError if the run has no manifest.
     """
     manifest = manifest or load_manifest(store, run_id)
     if manifest is None:
@@ -82,7 +84,13 @@ def scan_run(store: Store, run_id: str, manifest: Manifest | None = None) -> pl.
         return pl.LazyFrame(schema=SCHEMA)
     if store.protocol == "file":
         paths = [p.removeprefix("file://") for p in paths]
-    return pl.scan_parquet(paths, schema=SCHEMA, hive_partitioning=False, storage_options=_storage_options(store))
+    frame = pl.scan_parquet(paths, schema=SCHEMA, hive_partitioning=False, storage_options=_storage_options(store))
+    if filtered and manifest.filters:
+        from tasks.clean.filters import dropped_ids  # the filters' room, beside the data's
+
+        if (dropped := dropped_ids(store, manifest)) is not None:
+            frame = frame.join(dropped, on="example_id", how="anti", maintain_order="left")
+    return frame
 
 
 def committed_ids(store: Store, paths: list[str]) -> set[str]:

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from tasks.clean.filters import CleanSettings
 from tasks.storage.manifest import PartEntry, ShardEntry, shard_key
 from tasks.storage.store import StoreError, check_store_url
 from tasks.synth.checks import ExampleChecks
@@ -59,6 +60,8 @@ class SynthesisConfig(BaseModel):
         run_id: the run to create or resume (default: a new timestamped id).
         llm: how to reach the generator.
         checks: what a generated example must pass to be kept (lengths, language identification).
+        clean: the filters run over all committed rows after the parts (near-duplicates,
+            decontamination); not part of the run's identity: ``synthembed clean`` reruns them.
         min_yield: a complete shard that kept fewer than this share of the examples it asked
             for is reported as low-yield (the CLI then exits 3; see README "Yield").
         budget_tokens: stop starting new shards once the run has used this many tokens.
@@ -81,6 +84,7 @@ class SynthesisConfig(BaseModel):
     run_id: str = Field(default_factory=new_run_id, pattern=RUN_ID_PATTERN)
     llm: LLMSettings
     checks: ExampleChecks = Field(default_factory=ExampleChecks)
+    clean: CleanSettings = Field(default_factory=CleanSettings)
     min_yield: float = Field(0.5, ge=0, le=1)
     budget_tokens: int | None = Field(None, ge=1)
     budget_usd: float | None = Field(None, gt=0)

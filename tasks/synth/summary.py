@@ -37,6 +37,8 @@ class SynthesisSummary(BaseModel):
     seconds: float
     low_yield: dict[str, float] = {}  # complete shards that kept under min_yield of what they asked for
     min_yield: float = 0.0
+    filtered: dict[str, int] = {}  # rows left out by each drop filter (near_duplicates, contamination)
+    filters_error: str | None = None  # the filters failed after the parts were committed
 
     @property
     def ok(self) -> bool:
@@ -46,6 +48,16 @@ class SynthesisSummary(BaseModel):
 def shard_yield(entry: ShardEntry) -> float:
     """Rows kept over examples asked for (1.0 for an empty shard)."""
     return entry.rows / entry.requested if entry.requested else 1.0
+
+
+def filtered_by_shard(manifest: Manifest) -> dict[str, int]:
+    """Rows per shard that ``drop`` filters leave out (a row two filters flag counts for each)."""
+    dropped: dict[str, int] = {}
+    for entry in manifest.filters.values():
+        if entry.action == "drop":
+            for shard, counts in entry.by_shard.items():
+                dropped[shard] = dropped.get(shard, 0) + sum(counts.values())
+    return dropped
 
 
 def low_yield_shards(manifest: Manifest, min_yield: float) -> dict[str, float]:
@@ -81,6 +93,7 @@ def summarize(store: Store, manifest: Manifest, config: SynthesisConfig, started
         stopped_reason=manifest.stopped_reason,
         seconds=round(time.perf_counter() - started, 2),
         low_yield=low_yield_shards(manifest, config.min_yield),
+        filtered={name: sum(e.counts.values()) for name, e in manifest.filters.items() if e.action == "drop"},
         min_yield=config.min_yield,
     )
 
@@ -88,6 +101,7 @@ def summarize(store: Store, manifest: Manifest, config: SynthesisConfig, started
 def shard_table(manifest: Manifest, config: SynthesisConfig | None = None) -> list[dict]:
     """One row per shard: status, rows, yield (LOW under min_yield), rejects by reason (most first), tokens, cost."""
     min_yield = config.min_yield if config else 0.0
+    filtered = filtered_by_shard(manifest)
 
     def cost(e: ShardEntry) -> float:
         return round(config.cost_usd(e.usage.get("prompt_tokens", 0), e.usage.get("completion_tokens", 0)), 6) if config else 0.0
@@ -99,6 +113,7 @@ def shard_table(manifest: Manifest, config: SynthesisConfig | None = None) -> li
             "parts": f"{sum(p.status is ShardStatus.COMPLETE for p in e.parts)}/{len(e.parts)}",
             "requested": e.requested,
             "rows": e.rows,
+            "filtered": filtered.get(e.key, 0),
             "yield": f"{shard_yield(e):.0%}" + (" LOW" if min_yield and e.status is ShardStatus.COMPLETE
                                                  and shard_yield(e) < min_yield else ""),
             "rejects": ", ".join(f"{k}={v}" for k, v in sorted(e.rejects.items(), key=lambda kv: -kv[1])) or "-",
@@ -137,3 +152,17 @@ def task_type_table(manifest: Manifest) -> list[dict]:
             "completion_tokens": int(sum(e.usage.get("completion_tokens", 0) for e in entries)),
         })
     return table
+
+
+def filter_table(manifest: Manifest) -> list[dict]:
+    """One row per filter and reason: rows flagged out of rows checked, and what readers do with them.
+
+    >>> from tasks.storage.manifest import FilterEntry
+    >>> m = Manifest(run_id="r", filters={"near_duplicates": FilterEntry(path="p", rows_checked=10,
+    ...                                   counts={"near_duplicate_query": 2})})
+    >>> filter_table(m)
+    [{'filter': 'near_duplicates', 'reason': 'near_duplicate_query', 'rows': 2, 'of': 10, 'action': 'drop', 'seconds': 0.0}]
+    """
+    return [{"filter": name, "reason": reason, "rows": n, "of": entry.rows_checked, "action": entry.action,
+             "seconds": entry.seconds}
+            for name, entry in manifest.filters.items() for reason, n in (entry.counts or {"-": 0}).items()]

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 from datasets import load_dataset
 from huggingface_hub import DatasetCard
@@ -97,10 +98,17 @@ def test_filters_recorded_in_the_manifest_are_rendered(run_store, tmp_path):
     store_url, run_id = run_store
     path = Path(store_url.removeprefix("file://"), "runs", run_id, "manifest.json")
     raw = json.loads(path.read_text())
-    raw["filters"] = {"near_duplicates": {"removed": 7, "threshold": 0.92}, "decontamination": {"removed": 2}}
+    verdicts = path.parent / "filters" / "near_duplicates.parquet"  # as tasks.clean.filters writes them
+    verdicts.parent.mkdir()
+    pl.DataFrame({"example_id": [f"gone{i}" for i in range(7)], "reason": ["near_duplicate_query"] * 7}).write_parquet(verdicts)
+    raw["filters"] = {
+        "near_duplicates": {"path": str(verdicts), "action": "drop", "rows_checked": 40,
+                            "counts": {"near_duplicate_query": 7}},
+        "contamination": {"path": "unread", "action": "mark", "rows_checked": 40, "counts": {"contaminated": 2}}}
     path.write_text(json.dumps(raw))
     text = Path(export(store_url, run_id, tmp_path / "out")["card"]).read_text()
-    assert "## Filters" in text and "| near_duplicates | 7 | 0.92 |" in text and "| decontamination | 2 |" in text
+    assert "## Filters" in text and "| near_duplicates | drop | near_duplicate_query | 7 | 40 |" in text
+    assert "| contamination | mark | contaminated | 2 | 40 |" in text
 
 
 def test_cli_exports_and_prints_what_it_wrote(run_store, tmp_path, capsys):

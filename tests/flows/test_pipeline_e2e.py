@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 from mteb import TaskResult
 
+from infra.services.llama import DEFAULT_N_CTX, PROMPT_ROOM_TOKENS
 from tasks.evaluate.suite import OFFLINE_TASKS
+from tests.conftest import E2E_LENGTHS
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +32,8 @@ def test_pipeline_synthesizes_trains_evaluates_and_is_recorded(real_run, llama, 
     store_url, run_id, _ = real_run
     out = f"file://{tmp_path}/pipeline-model"
     command = [str(Path(sys.executable).parent / "synthembed"), "pipeline", "--store", store_url, "--run-id", run_id,
-               "--languages", "en,es", "--examples-per-shard", "2", "--max-tokens", "1024",
+               "--languages", "en,es", "--examples-per-shard", "2", *E2E_LENGTHS,
+               "--max-tokens", str(DEFAULT_N_CTX - PROMPT_ROOM_TOKENS),  # what the real run's embedded server allowed
                "--llm-base-url", llama.base_url, "--llm-model", llama.model,
                "--base-model", "smollm2-135m", "--out", out, "--steps", "3", "--train-batch-size", "8",
                "--mini-batch-size", "4", "--warmup-steps", "1", "--cpus-per-worker", "1",

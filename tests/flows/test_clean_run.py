@@ -1,0 +1,94 @@
+"""The run's filters over committed rows: near-duplicates and contamination are counted in the
+manifest by reason and shard, readers leave the dropped rows out, and nothing is rewritten."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from flows.cli import main
+from tasks.evaluate.data.bible import load_bible_pairs
+from tasks.storage.manifest import Manifest, PartEntry, ShardEntry, ShardStatus, load_manifest, save_manifest
+from tasks.storage.shards import scan_run, write_part
+from tasks.storage.store import open_store
+from tests.support.real_text import passage
+
+DOC = ("Tides are the rise and fall of sea levels caused by the gravitational pull of the moon and the sun. "
+       "Most coasts see two high tides and two low tides every lunar day. The range depends on the shape of the "
+       "coastline and the depth of the water. Spring tides happen at full and new moon, neap tides in between.")
+
+
+def _row(i: int, query: str, positive: str, language: str = "en", task_type: str = "retrieval") -> dict:
+    return {"example_id": f"{i:016x}", "task_type": task_type, "language": language, "task": "Given a question, find answers.",
+            "query": query, "positive": positive, "negative": "An unrelated document about gardening and soil.",
+            "model": "m", "template_id": "retrieval.generate.v2a", "placeholders": json.dumps({"num_words": 50}),
+            "raw": "{}", "prompt_tokens": 1, "completion_tokens": 1, "shard_seed": 1, "example_index": i}
+
+
+@pytest.fixture
+def run(tmp_path):
+    verse = next(p.en for p in load_bible_pairs() if len(p.en.split()) >= 20)
+    rows = [
+        _row(1, "How do ocean tides work?", DOC),
+        _row(2, "how do ocean tides work", passage("en", 300, seed=1)),  # the same query, another document
+        _row(3, "Why are there two tides a day?", DOC.replace("two high tides", "2 high tides")),  # same document
+        _row(4, "What is a neap tide?", passage("en", 300, seed=2)),
+        _row(5, "What does Genesis say?", f"Many readers start here. {verse} That is the opening of the story."),
+        _row(6, "Distinct question about volcanoes?", passage("en", 300, seed=3)),
+    ]
+    store_url = f"file://{tmp_path}/store"
+    store = open_store(store_url)
+    path = write_part(store, "r1", "retrieval", "en", 0, rows)
+    shard = ShardEntry(task_type="retrieval", language="en", seed=1, requested=6, rows=6, status=ShardStatus.COMPLETE,
+                       parts=[PartEntry(index=0, seed=1, requested=6, rows=6, status=ShardStatus.COMPLETE, path=path)])
+    save_manifest(store, Manifest(run_id="r1", shards={shard.key: shard}))
+    return store_url, store, tmp_path
+
+
+def test_near_duplicates_and_a_planted_evaluation_verse_are_dropped_and_counted(run, capsys):
+    store_url, store, tmp_path = run
+    before = {p: p.read_bytes() for p in (tmp_path / "store/runs/r1/data").rglob("*.parquet")}
+    assert main(["clean", "--run-id", "r1", "--store", store_url]) == 0
+    manifest = load_manifest(store, "r1")
+    near, dirty = manifest.filters["near_duplicates"], manifest.filters["contamination"]
+    assert near.counts == {"near_duplicate_document": 1, "near_duplicate_query": 1}
+    assert near.by_shard == {"retrieval/en": near.counts}
+    assert dirty.counts == {"contaminated": 1} and dirty.details["evaluation_texts"] > 50_000
+    assert any(source.startswith("offline:Bible") for source in dirty.details["by_source"])
+    kept = scan_run(store, "r1").collect()["example_id"].to_list()
+    assert sorted(kept) == [f"{i:016x}" for i in (1, 4, 6)]  # first of each pair kept, the verse's row dropped
+    assert scan_run(store, "r1", filtered=False).collect().height == 6  # nothing rewritten
+    assert before == {p: p.read_bytes() for p in (tmp_path / "store/runs/r1/data").rglob("*.parquet")}
+    verdicts = pl.read_parquet(tmp_path / "store/runs/r1/filters/near_duplicates.parquet")
+    assert set(verdicts["duplicate_of"]) == {f"{1:016x}"}
+    out = capsys.readouterr().out
+    assert "near_duplicate_query" in out and "contaminated" in out
+
+    assert main(["status", "--run-id", "r1", "--store", store_url]) == 0
+    assert "filtered" in capsys.readouterr().out
+
+
+def test_mark_keeps_contaminated_rows_and_a_user_file_is_a_source(run, tmp_path):
+    store_url, store, _ = run
+    planted = tmp_path / "my_eval.txt"
+    planted.write_text("The range depends on the shape of the coastline and the depth of the water.\n", encoding="utf-8")
+    assert main(["clean", "--run-id", "r1", "--store", store_url, "--decontaminate", "mark", "--no-offline-suite",
+                 "--no-near-dedup", "--eval-texts", str(planted)]) == 0
+    manifest = load_manifest(store, "r1")
+    assert set(manifest.filters) == {"contamination"}
+    entry = manifest.filters["contamination"]
+    assert entry.action == "mark" and entry.counts == {"contaminated": 2}  # rows 1 and 3 hold that sentence
+    assert entry.details["by_source"] == {f"file:{planted}": 2}
+    assert scan_run(store, "r1").collect().height == 6  # marked, not dropped
+
+
+def test_a_missing_evaluation_file_is_one_error_before_anything_changes(run, capsys):
+    store_url, _, tmp_path = run
+    manifest_before = (tmp_path / "store/runs/r1/manifest.json").read_bytes()
+    assert main(["clean", "--run-id", "r1", "--store", store_url, "--eval-texts", "/no/such/file.txt"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "/no/such/file.txt" in err[0] and "--eval-texts" in err[0]
+    assert (tmp_path / "store/runs/r1/manifest.json").read_bytes() == manifest_before
+    assert not (tmp_path / "store/runs/r1/filters").exists()
