@@ -21,7 +21,7 @@ UI_URL := http://127.0.0.1:4200
 # (300 for long-long): the demo accepts a tenth of the asked length (real runs: half, the default).
 RUN_ARGS ?= --languages en,es --task-types all --examples-per-shard 3 --steps 30 --min-length-ratio 0.1
 
-.PHONY: setup run test soak bench bench-synth bench-train ui stop deploy worker lock clean
+.PHONY: setup run test soak bench bench-synth bench-train bench-langid bench-dedup ui stop deploy worker lock clean
 
 setup: $(VENV)/.installed
 
@@ -49,10 +49,19 @@ soak: setup
 # share (~20 min), then the training step (GradCache vs the plain step) on a synthesis run (BENCH_DATA=URL;
 # default: the newest run under data/, which `make run` makes).
 BENCH_DATA ?= $(shell ls -td data/runs/*/ 2>/dev/null | head -1)
-bench: bench-synth bench-train
+bench: bench-synth bench-train bench-langid bench-dedup
 
 bench-synth: setup
 	$(BIN)/python tests/bench/bench_synth.py
+
+# Language identification libraries on real translated text (~2 min), and exact + near-duplicate
+# removal and decontamination at 500k rows (~10 min).
+bench-langid: setup
+	$(BIN)/pip install --quiet --no-build-isolation -e ".[bench]"
+	$(BIN)/python tests/bench/bench_langid.py
+
+bench-dedup: setup
+	$(BIN)/python tests/bench/bench_dedup.py
 
 bench-train: setup
 	@if [ -z "$(BENCH_DATA)" ]; then echo "no synthesis run under data/runs: run 'make run' first, or pass BENCH_DATA=URL"; exit 1; fi

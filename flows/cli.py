@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
 import sys
 from contextlib import nullcontext
@@ -589,8 +590,15 @@ def _print_summary(summary) -> None:
     print(f"manifest: {summary.manifest_url}")
 
 
+# No usage telemetry from a temporary Prefect server the CLI starts (it would look up prefect.io
+# from an offline machine); users who want it set these themselves.
+QUIET_ENVIRONMENT = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
 def main(argv: list[str] | None = None) -> int:
     global SETTINGS
+    for name, value in QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
     argv = sys.argv[1:] if argv is None else argv
     try:
         SETTINGS = Settings()

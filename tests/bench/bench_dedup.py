@@ -12,7 +12,7 @@ stage in a fresh child process, so peak RSS (psutil, sampled every 20 ms) is the
    loading, indexing, scanning all rows' query/positive/negative; recall on the planted
    texts; rows flagged without a plant.
 
-    .venv/bin/python tests/bench/bench_dedup.py                 # 500k rows (~15 min on 2 cores)
+    .venv/bin/python tests/bench/bench_dedup.py                 # 500k rows (~12 min on 2 cores)
     .venv/bin/python tests/bench/bench_dedup.py --quick         # 50k rows
     .venv/bin/python tests/bench/bench_dedup.py --rows 200000 --out /tmp/dedup_results.md
 """

@@ -181,7 +181,7 @@ def make_rows(n: int, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
         long = task_type in ("retrieval", "long_long", "classification")
         q = sentences(pool, rng.randint(6, 12)) if task_type == "long_long" else query(pool)
         if task_type == "classification":
-            q = sentences(pool, rng.randint(1, 6))
+            q = sentences(pool, rng.randint(2, 6))  # one sentence of a 2.6k pool would repeat by chance
         p = sentences(pool, rng.randint(3, 10)) if long else query(pool)
         neg = sentences(pool, rng.randint(3, 6)) if long else query(pool)
         key = (task_type, language)

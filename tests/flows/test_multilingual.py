@@ -38,8 +38,13 @@ def test_real_text_in_every_script_is_kept_with_lengths_counted_per_script(prefe
     manifest = load_manifest(store, "multi")
     assert all(e.status is ShardStatus.COMPLETE and e.rows == 2 for e in manifest.shards.values()), \
         {k: (e.rows, e.rejects) for k, e in manifest.shards.items()}
-    frame = scan_run(store, "multi").collect()
+    frame = scan_run(store, "multi", filtered=False).collect()
     assert set(frame["language"]) == set(LANGUAGES)
+    # the run ends with its filters over every committed row; readers leave out what they drop
+    assert set(manifest.filters) == {"near_duplicates", "contamination"}
+    assert all(entry.rows_checked == frame.height for entry in manifest.filters.values())
+    dropped = sum(sum(e.counts.values()) for e in manifest.filters.values() if e.action == "drop")
+    assert frame.height - dropped <= scan_run(store, "multi").collect().height <= frame.height
     long_unspaced = frame.filter((frame["task_type"] == "long_long") & frame["language"].is_in(["zh", "ja", "th", "km"]))
     assert long_unspaced.height == 8  # whitespace word counts used to reject every one of these
     for row in frame.iter_rows(named=True):  # every stored row re-validates from its raw answer

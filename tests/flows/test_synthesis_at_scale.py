@@ -84,7 +84,7 @@ def test_kill_9_mid_run_then_the_same_command_pays_only_for_what_was_never_answe
     after = _committed_files(store_url, "killed")
     assert {p: after[p] for p in committed_at_kill} == committed_at_kill
     assert sorted(str(p) for p in (run_dir / "data").rglob("*.parquet")) == sorted(after)
-    frame = scan_run(open_store(store_url), "killed").collect()
+    frame = scan_run(open_store(store_url), "killed", filtered=False).collect()
     globbed = pl.read_parquet(str(run_dir / "data" / "**" / "*.parquet"), hive_partitioning=False)
     assert frame.height == globbed.height == load_manifest(open_store(store_url), "killed").total_rows() > 200
     assert frame["example_id"].n_unique() == frame.height
@@ -151,7 +151,7 @@ def test_a_request_failing_for_good_fails_only_its_part_and_the_retry_pays_only_
     assert retry.returncode == 0, retry.stderr[-2000:]
     assert len(healed.requests) == 1  # the one request never answered
     assert len(_keys(run_dir)) == 12
-    frame = scan_run(open_store(store_url), "onebad").collect()
+    frame = scan_run(open_store(store_url), "onebad", filtered=False).collect()
     after = load_manifest(open_store(store_url), "onebad")
     duplicates = sum(e.rejects.get("duplicate", 0) for e in after.shards.values())  # the fake answers by request number
     assert frame.height + duplicates == 12 and frame["example_id"].n_unique() == frame.height == after.total_rows()
@@ -185,7 +185,7 @@ def test_batch_mode_resubmits_expired_and_failed_items_alone_and_resumes_by_stor
     manifest = load_manifest(open_store(store_url), "batched")
     assert all(e.status is ShardStatus.COMPLETE for e in manifest.shards.values())
     assert len(_keys(run_dir)) == len(set(items))
-    _assert_rows_are_valid(scan_run(open_store(store_url), "batched").collect())
+    _assert_rows_are_valid(scan_run(open_store(store_url), "batched", filtered=False).collect())
 
 
 def test_dry_run_prints_the_plan_without_any_server(tmp_path):

@@ -81,7 +81,7 @@ def test_faults_are_counted_failed_shards_listed_and_the_retry_completes_them(pr
     assert rejects.get("invalid_json", 0) + rejects.get("brainstorm_invalid_json", 0) >= 1
     assert rejects.get("missing_key", 0) + rejects.get("brainstorm_not_object", 0) >= 1
     assert sum(e.usage.get("retries", 0) for e in manifest.shards.values()) >= 3  # 429, stall, 500 retried
-    frame = scan_run(store, "faulty").collect()
+    frame = scan_run(store, "faulty", filtered=False).collect()
     assert set(frame["language"]) == {"en"} and frame.height == manifest.total_rows() > 0
     _assert_rows_are_valid(frame)
     status = _run_cli(["status", "--run-id", "faulty", "--store", store_url])
@@ -102,7 +102,7 @@ def test_faults_are_counted_failed_shards_listed_and_the_retry_completes_them(pr
     assert all(e.status is ShardStatus.COMPLETE for e in after.shards.values())
     assert {k: after.shards[k].model_dump() for k in complete_before} == complete_before  # untouched
     assert after.shards["sts/es"].attempts == 2
-    frame = scan_run(store, "faulty").collect()
+    frame = scan_run(store, "faulty", filtered=False).collect()
     assert frame.height == after.total_rows() and frame["example_id"].n_unique() == frame.height
     assert len(list((tmp_path / "store/runs/faulty/data").rglob("*.parquet"))) == 4
     _assert_rows_are_valid(frame)
@@ -137,7 +137,7 @@ def test_synthesis_into_s3(prefect_api, s3_env, tmp_path):
         assert main(_cli(server, "s3://synthembed-flow/team", "--languages", "fr", "--task-types", "bitext,classification",
                          "--examples-per-shard", "2", "--run-id", "s3run")) == 0
     store = open_store("s3://synthembed-flow/team")
-    frame = scan_run(store, "s3run").collect()
+    frame = scan_run(store, "s3run", filtered=False).collect()
     assert frame.height == 4 and set(frame["task_type"]) == {"bitext", "classification"}
     assert store.fs.exists("synthembed-flow/team/runs/s3run/data/task_type=bitext/language=fr/part-00000.parquet")
 

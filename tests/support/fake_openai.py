@@ -195,13 +195,19 @@ def real_text(language: str, words: int, n: int, field_index: int) -> str:
 
 
 def _draw(pool: tuple[str, ...], language: str, words: int, rng: random.Random) -> str:
+    """``words`` words of running text from random sentences, starting at a random word: answers
+    to many requests share sentences but not whole stretches of text (no false near-duplicates)."""
     parts: list[str] = []
-    while word_count(" ".join(parts), language) < words:
+    slack = max(4, words // 2)
+    while word_count(" ".join(parts), language) < words + slack:
         parts.append(rng.choice(pool))
     text = (" " if language not in UNSPACED else "").join(parts)
     if language in UNSPACED:  # cut to the length asked for, counted as word_count counts it
-        return _cut_letters(text, language, max(2, round(words * CHARS_PER_WORD[language])))
-    return " ".join(text.split()[: max(1, words - 1)])
+        start = rng.randrange(max(1, len(text) // 3))
+        return _cut_letters(text[start:], language, max(2, round(words * CHARS_PER_WORD[language])))
+    tokens = text.split()
+    start = rng.randrange(max(1, len(tokens) - words))
+    return " ".join(tokens[start : start + max(1, words - 1)])
 
 
 def _cut_letters(text: str, language: str, letters: int) -> str:
