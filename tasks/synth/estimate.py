@@ -103,6 +103,6 @@ def estimate_run(config: SynthesisConfig) -> RunEstimate:
             estimate.brainstorm_requests += calls
             estimate.prompt_tokens += int(calls * len(template.render({})) / CHARS_PER_PROMPT_TOKEN)
             estimate.completion_tokens += int(calls * BRAINSTORM_ANSWER_WORDS * tokens_per_word("en"))
-    estimate.prefect_task_runs = len({s.language for s in shards}) + 1  # one per language, plus open-store
+    estimate.prefect_task_runs = len({s.language for s in shards}) + 2  # one per language, open-store and clean
     estimate.cost_usd = config.cost_usd(estimate.prompt_tokens, estimate.completion_tokens)
     return estimate

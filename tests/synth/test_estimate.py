@@ -15,7 +15,7 @@ def test_the_paper_scale_plan_has_bounded_parts_and_one_prefect_task_run_per_lan
     plan = estimate_run(config)
     assert plan.shards == 558 and plan.generation_requests == 500_000 and plan.largest_shard == 35_917
     assert plan.parts == 1296  # 72 parts for each of the three largest English shards, ...
-    assert plan.prefect_task_runs == 94  # 93 languages + open-store
+    assert plan.prefect_task_runs == 95  # 93 languages, open-store and clean
     assert 500_000 / 20 * 4 / 6 <= plan.brainstorm_requests <= 500_000 / 20  # ~1 per 20 examples of 4 of 6 types
     assert 50e6 < plan.prompt_tokens < 120e6 and 100e6 < plan.completion_tokens < 400e6
     assert plan.cost_usd == config.cost_usd(plan.prompt_tokens, plan.completion_tokens)
