@@ -15,9 +15,11 @@ punctuation and extra whitespace removed: :mod:`tasks.clean.text_ngrams`):
   planted in a generated document is caught. Below 8 words (20 characters) a match says more
   about the phrase than about the test set ("Jesus wept.", "Thank you very much."): skipped.
 
-Every n-gram is kept as a 64-bit hash with the sources it came from, so the index of the
-offline suite (~60k Bible verses, 2k BBC articles, the Lee corpus: ~2.6M n-grams) takes tens
-of MB; a bitmap of the hashes' top bits answers most lookups before the sorted array is searched.
+Every n-gram is kept as a 64-bit hash with the set of sources it came from, so the index of
+the offline suite (186k texts from six tasks, 64k of them distinct: Bible verses, BBC articles,
+the Lee documents) holds 1.5M n-grams in 21 MiB, built in ~2 s; a bitmap of the hashes' top bits
+turns most lookups away before the sorted array is searched. Scanning 500k generated rows'
+three fields takes about a minute on two cores (``tests/bench/bench_dedup.py``).
 
 >>> index = build_index([("offline:demo", "In the beginning God created the heavens and the earth.")])
 >>> rows = pl.DataFrame({"example_id": ["r1", "r2"], "language": ["en", "en"],

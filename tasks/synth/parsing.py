@@ -8,7 +8,7 @@ shard can count rejects by reason.
 >>> parse_example(TaskType.SHORT_SHORT, '{"input": "x"}', "en")
 Traceback (most recent call last):
 ...
-tasks.synth.parsing.Rejected: missing_key: 'positive_document' is missing
+tasks.synth.rejects.Rejected: missing_key: 'positive_document' is missing
 """
 
 from __future__ import annotations
