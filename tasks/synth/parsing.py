@@ -111,7 +111,7 @@ def parse_example(
 
     Raises:
         Rejected: with the first reason the answer fails, in the order the checks run:
-            JSON → shape → keys → types → emptiness → placeholders → length → language → copies.
+            JSON → shape → keys → types → emptiness → placeholders → language → length → copies.
     """
     spec, checks, placeholders = TASK_SPECS[task_type], checks or ExampleChecks(), placeholders or {}
     data = load_json(text)
@@ -132,13 +132,15 @@ def parse_example(
             raise Rejected(RejectReason.PLACEHOLDER, f"{key!r} holds placeholder text: {value[:60]!r}")
         if len(value) > MAX_FIELD_CHARS:
             raise Rejected(RejectReason.TOO_LONG, f"{key!r} has {len(value)} characters (max {MAX_FIELD_CHARS})")
-        _check_length(key, value, _field_language(task_type, key, language, placeholders), bounds.get(key))
         fields[key] = value
+    # Language before length: a text in the wrong language is measured in the wrong unit.
     for key in spec.output_keys:
         # Labels may legitimately be short codes or English class names; check only texts.
         if task_type is TaskType.CLASSIFICATION and key != "input_text":
             continue
         check_language(fields[key], _field_language(task_type, key, language, placeholders), checks.language_id)
+    for key in spec.output_keys:
+        _check_length(key, fields[key], _field_language(task_type, key, language, placeholders), bounds.get(key))
     query = fields[spec.query_key].casefold()
     for key in (spec.positive_key, spec.negative_key):
         if key and fields[key].casefold() == query:

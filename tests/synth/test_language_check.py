@@ -98,3 +98,11 @@ def test_language_id_can_be_turned_off_leaving_the_script_check():
 def test_every_one_of_the_93_languages_has_a_script_the_check_knows():
     for code in LANGUAGES:
         check_script("", code)  # no letters: nothing to judge, but the script must be known
+
+
+def test_a_text_in_the_wrong_language_is_rejected_for_its_language_not_its_length():
+    """Seen on the embedded model: Chinese where English was asked came out as too_short (1 'word')."""
+    answer = _bitext("我正在阅读一篇关于人工智能和机器学习的论文。", "这是一个简化的中文版本，相似度很高。")
+    with pytest.raises(Rejected) as info:
+        parse_example(TaskType.BITEXT, answer, "zh", {"src_code": "en", "tgt_code": "zh", "unit": "sentence"})
+    assert info.value.reason is RejectReason.WRONG_SCRIPT
