@@ -2,13 +2,16 @@
 
     synthembed synthesize --languages en,es --task-types retrieval,sts --examples-per-shard 4
     synthembed retry --run-id RUN_ID          # redo only what failed
-    synthembed status --run-id RUN_ID         # shards, parts, rejects, tokens
+    synthembed status --run-id RUN_ID         # shards, parts, yield, rejects, filters, tokens
+    synthembed clean --run-id RUN_ID          # rerun the near-duplicate and decontamination filters
     synthembed unlock --run-id RUN_ID         # break the lease of a writer that is gone
     synthembed export --run-id RUN_ID --out DIR [--push-to-hub OWNER/NAME]   # a Hugging Face dataset folder
 
 Without ``--llm-base-url`` the embedded llama.cpp server (Qwen2.5-Coder-0.5B) is started on
-127.0.0.1 for the run and stopped afterwards. Exit codes: 0 every shard complete, 1 some
-shards failed (the retry command is printed), 2 bad input or an unusable store/LLM server.
+127.0.0.1 for the run and stopped afterwards. Exit codes of synthesize and retry: 0 every shard
+complete at or above ``--min-yield``, 3 every shard complete but some below it, 1 some shards
+failed (the retry command is printed) or the filters failed, 2 bad input or an unusable
+store/LLM server, before any spend.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from contextlib import nullcontext
 from pydantic import ValidationError
 
 from flows.clean import EvaluationSourceMissing, add_clean_parser, clean_arguments, clean_command, clean_settings
+from flows.errors import one_line
+from flows.export import add_export_parser, export_command
 from tasks.clean.filters import check_evaluation_sources
 from tasks.report import format_table
 from tasks.secrets import SecretUnavailable, llm_api_key
@@ -122,35 +127,6 @@ def unlock_command(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"broke the lease of {held.get('holder')} on run {args.run_id}" if held else f"run {args.run_id} has no lease")
-    return 0
-
-
-def _export_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="write a run as a Hugging Face dataset folder (card, plots), optionally push it")
-    p.add_argument("--run-id", required=True)
-    p.add_argument("--out", required=True, help="local folder to write; must be absent or empty (see --overwrite)")
-    p.add_argument("--store", default=SETTINGS.store)
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out once the new export is complete")
-    p.add_argument("--push-to-hub", metavar="REPO", help="then upload it as hub dataset OWNER/NAME (token: $HF_TOKEN)")
-    p.add_argument("--private", action="store_true", help="create the --push-to-hub repository private")
-
-
-def export_command(args: argparse.Namespace) -> int:
-    from flows.export import console_logger, export
-
-    try:
-        summary = export(args.store, args.run_id, args.out, overwrite=args.overwrite, push_to_hub=args.push_to_hub,
-                         private=args.private, logger=console_logger())
-    except (ValueError, *USER_ERRORS) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(format_table(summary["configs"]))
-    print(f"\ndataset: {summary['out']}\ncard:    {summary['card']}")
-    if summary["hub_error"]:
-        print(f"error: {summary['hub_error']}", file=sys.stderr)
-        return 1
-    if summary["hub_url"]:
-        print(f"hub:     {summary['hub_url']}")
     return 0
 
 
@@ -334,7 +310,7 @@ def pipeline_command(args: argparse.Namespace) -> int:
         if not embedded:
             asyncio.run(_preflight(synthesis))
     except (ValidationError, ValueError, *USER_ERRORS) as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     from flows.pipeline import pipeline
     from flows.synthesize import SynthesisIncomplete
@@ -370,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     _status_parser(sub)
     _retry_parser(sub)
     _unlock_parser(sub)
-    _export_parser(sub)
+    add_export_parser(sub, SETTINGS.store)
     add_clean_parser(sub, SETTINGS.store)
     _train_parser(sub)
     _evaluate_parser(sub)
@@ -425,7 +401,7 @@ def synthesize_command(args: argparse.Namespace) -> int:
         config = _config(args, args.llm_base_url or "http://127.0.0.1:1/v1", args.llm_model or "embedded", {})
         check_evaluation_sources(config.clean)
     except (ValidationError, ValueError) as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     if args.dry_run:
         return print_plan(config)
@@ -557,26 +533,6 @@ def status_command(args: argparse.Namespace) -> int:
     return 0
 
 
-# Settings fields whose command-line flag is not simply --field-name.
-FLAGS = {"timeout_s": "--timeout", "price_input_per_mtok": "--price-input", "price_output_per_mtok": "--price-output",
-         "batch_poll_s": "--batch-poll", "mode": "--llm-mode", "base_url": "--llm-base-url", "model": "--llm-model",
-         "batch_size": "--batch-size", "max_length": "--max-length", "min_ratio": "--min-length-ratio",
-         "max_ratio": "--max-length-ratio"}
-
-
-def _one_line(exc: Exception) -> str:
-    """A validation error as one line naming each flag, its value and what is allowed."""
-    if not isinstance(exc, ValidationError):
-        return str(exc)
-    parts = []
-    for e in exc.errors():
-        field = str(e["loc"][-1]) if e["loc"] else ""
-        flag = FLAGS.get(field, f"--{field.replace('_', '-')}") if field else "input"
-        value = f" {e['input']!r}" if field and not isinstance(e.get("input"), (dict, list)) else ""
-        parts.append(f"{flag}{value}: {e['msg'].removeprefix('Value error, ')}")
-    return "; ".join(parts)
-
-
 def _print_summary(summary) -> None:
     tokens = summary.prompt_tokens + summary.completion_tokens
     rate = summary.rows / summary.seconds if summary.seconds else 0.0
@@ -603,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         SETTINGS = Settings()
     except ValueError as exc:  # a malformed synthembed.toml, or an invalid SYNTHEMBED_* value
-        print(f"error: the settings ({config_file()} or SYNTHEMBED_* variables) are invalid: {_one_line(exc)}",
+        print(f"error: the settings ({config_file()} or SYNTHEMBED_* variables) are invalid: {one_line(exc)}",
               file=sys.stderr)
         return 2
     args = build_parser().parse_args(argv)

@@ -96,3 +96,34 @@ def console_logger() -> logging.Logger:
         log.setLevel(logging.INFO)
         log.propagate = False
     return log
+
+
+def add_export_parser(sub, default_store: str) -> None:
+    p = sub.add_parser("export", help="write a run as a Hugging Face dataset folder (card, plots), optionally push it")
+    p.add_argument("--run-id", required=True)
+    p.add_argument("--out", required=True, help="local folder to write; must be absent or empty (see --overwrite)")
+    p.add_argument("--store", default=default_store)
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out once the new export is complete")
+    p.add_argument("--push-to-hub", metavar="REPO", help="then upload it as hub dataset OWNER/NAME (token: $HF_TOKEN)")
+    p.add_argument("--private", action="store_true", help="create the --push-to-hub repository private")
+
+
+def export_command(args) -> int:
+    """``synthembed export``: 0 written (and pushed), 1 written but the push failed, 2 bad input."""
+    from tasks.report import format_table
+    from tasks.storage.store import StoreError
+
+    try:
+        summary = export(args.store, args.run_id, args.out, overwrite=args.overwrite, push_to_hub=args.push_to_hub,
+                         private=args.private, logger=console_logger())
+    except (ValueError, StoreError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(summary["configs"]))
+    print(f"\ndataset: {summary['out']}\ncard:    {summary['card']}")
+    if summary["hub_error"]:
+        print(f"error: {summary['hub_error']}", file=sys.stderr)
+        return 1
+    if summary["hub_url"]:
+        print(f"hub:     {summary['hub_url']}")
+    return 0

@@ -16,10 +16,10 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks.clean.filters import CleanSettings, check_evaluation_sources, clean_run
+from tasks.clean.filters import CleanSettings, check_evaluation_sources, clean_run, remove_stale_verdicts
 from tasks.progress import Progress
 from tasks.secrets import llm_api_key
-from tasks.storage.lease import holding_lease
+from tasks.storage.lease import LeaseLost, holding_lease
 from tasks.storage.manifest import Manifest, ShardEntry, save_manifest
 from tasks.storage.shards import remove_uncommitted
 from tasks.storage.store import Store, check_store, open_store
@@ -45,14 +45,18 @@ def open_checked_store(url: str) -> Store:
 
 
 @task(name="clean", task_run_name="clean-{manifest.run_id}", cache_policy=NO_CACHE)
-async def clean_data(store: Store, manifest: Manifest, settings: CleanSettings) -> Manifest:
+async def clean_data(store: Store, manifest: Manifest, settings: CleanSettings, lease) -> Manifest:
     """Near-duplicates and evaluation overlap over every committed row; the manifest records them.
 
-    In a thread: the event loop keeps renewing the run's lease meanwhile.
+    In a thread: the event loop keeps renewing the run's lease meanwhile, and nothing is saved
+    if it was lost by the end.
     """
     logger = get_run_logger()
     cleaned = await asyncio.to_thread(clean_run, store, manifest, settings)
+    if lease.lost.is_set():
+        raise LeaseLost(f"the lease of run {manifest.run_id!r} was taken while the filters ran; nothing was saved")
     await asyncio.to_thread(save_manifest, store, cleaned)
+    await asyncio.to_thread(remove_stale_verdicts, store, cleaned)
     for name, entry in cleaned.filters.items():
         logger.info("filter %s (%s): %s of %d rows, %.1fs", name, entry.action, entry.counts or "nothing",
                     entry.rows_checked, entry.seconds)
@@ -121,7 +125,7 @@ async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = No
         filters_error = None
         if not lease.lost.is_set():
             try:
-                run.writer.manifest = await clean_data(store, run.manifest, config.clean)
+                run.writer.manifest = await clean_data(store, run.manifest, config.clean, lease)
             except Exception as exc:  # the parts are committed: report, and let `synthembed clean` redo it
                 filters_error = f"{type(exc).__name__}: {exc}"
                 logger.error("the filters failed (%s); the data is committed: rerun them with "

@@ -3,7 +3,7 @@
 A generator that has read the test sets can reproduce them, and a model trained on the
 reproduction scores well for the wrong reason. As in GPT-3 (Brown et al. 2020, appendix C)
 and Llama 2, a row is *contaminated* when one of its fields (query, positive, negative)
-shares a long n-gram with an evaluation text, after normalisation (NFKC, lowercase,
+shares a long n-gram with an evaluation text, after normalisation (NFKC, casefold,
 punctuation and extra whitespace removed: :mod:`tasks.clean.text_ngrams`):
 
 * **word 13-grams** for spaced scripts: 13 words in a row almost never repeat by chance,
@@ -98,7 +98,7 @@ def _table(
     an n-gram found in texts of different source sets gets the union (appended to ``sources``).
     """
     table = _Table(n, tuple(sorted(widths)))
-    if not hashes:
+    if not sum(map(len, hashes)):  # no text of this kind was long enough to index
         return table
     pairs = pl.DataFrame({"h": np.concatenate(hashes), "g": np.concatenate(groups)}).unique().sort("h", "g")
     h, g = pairs["h"].to_numpy(), pairs["g"].to_numpy()
@@ -175,6 +175,8 @@ def _offsets(lengths: np.ndarray) -> np.ndarray:
 def _matches(texts: pl.Series, table: _Table, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """(row, source-group) for every indexed n-gram found in ``texts``."""
     rows, groups = [], []
+    if not len(table.hashes):
+        return np.zeros(0, np.int64), np.zeros(0, np.int32)
     for start in range(0, len(texts), BATCH):
         toks = tokens(texts.slice(start, BATCH), kind)
         row_of = np.repeat(np.arange(len(toks.lengths)), toks.lengths)

@@ -15,8 +15,10 @@ counts by reason and by shard). The data files are never rewritten: readers
 from __future__ import annotations
 
 import io
+import secrets
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -84,7 +86,23 @@ def check_evaluation_sources(settings: CleanSettings) -> None:
 
 
 def filter_path(store: Store, run_id: str, name: str) -> str:
-    return store.path("runs", run_id, "filters", f"{name}.parquet")
+    """A new verdict file each time: the manifest names the one in force, so a clean that fails
+    half-way never leaves the saved manifest describing a file it did not write."""
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    return store.path("runs", run_id, "filters", f"{name}-{stamp}.parquet")
+
+
+def remove_stale_verdicts(store: Store, manifest: Manifest) -> list[str]:
+    """Delete verdict files the (saved) manifest no longer names; returns their paths."""
+    current = {entry.path for entry in manifest.filters.values()}
+    try:
+        found = store.fs.glob(store.path("runs", manifest.run_id, "filters", "*.parquet"))
+    except FileNotFoundError:
+        return []
+    stale = [path for path in found if path not in current]
+    for path in stale:
+        store.fs.rm_file(path)
+    return stale
 
 
 def evaluation_texts(settings: CleanSettings) -> Iterator[tuple[str, str]]:
@@ -128,8 +146,10 @@ def clean_run(store: Store, manifest: Manifest, settings: CleanSettings) -> Mani
     from tasks.clean.task_diversity import task_diversity_summary, task_duplicate_groups
     from tasks.storage.shards import scan_run
 
-    index = cached_index(settings) if settings.decontaminate != "off" else None
     rows = scan_run(store, manifest.run_id, manifest, filtered=False).select(COLUMNS).collect()
+    if rows.is_empty():  # nothing committed yet: no verdicts, no index to build
+        return manifest.model_copy(update={"filters": {}})
+    index = cached_index(settings) if settings.decontaminate != "off" else None
     filters: dict[str, FilterEntry] = {}
     if settings.near_duplicates:
         started = time.perf_counter()

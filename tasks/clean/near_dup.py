@@ -12,7 +12,7 @@ How rows are compared:
   ``task_type`` and ``language`` (a retrieval query never duplicates a bitext sentence).
   Classification rows have no document pass: their "positive" is a label, shared by design.
   Negatives are not compared (a hard negative may serve several queries).
-* **Exact match first**: texts equal after normalisation (NFKC, lowercase, punctuation and
+* **Exact match first**: texts equal after normalisation (NFKC, casefold, punctuation and
   whitespace removed: :mod:`tasks.clean.text_ngrams`) are duplicates whatever their length.
 * **Then shingles**, chosen per text (see :func:`shingle_views`): word 3-grams for texts of
   :data:`LONG_WORDS` words or more; character 5-grams (spaces kept) for shorter ones, where one
@@ -191,7 +191,9 @@ def find_near_duplicates(
             rows = rows.filter(pl.col("task_type") != "classification")  # its positive is a label
         found = []
         for group in rows.partition_by(["task_type", "language"], maintain_order=True):
-            of = duplicates_in(group[column], group["language"], threshold, num_perm, library)
+            # a bitext row's sides are in two languages: let each text's script choose its shingles
+            languages = None if group["task_type"][0] == "bitext" else group["language"]
+            of = duplicates_in(group[column], languages, threshold, num_perm, library)
             hit = np.flatnonzero(of >= 0)
             ids = group["example_id"]
             found.append(pl.DataFrame({"example_id": ids[hit], "duplicate_of": ids[of[hit]]}))

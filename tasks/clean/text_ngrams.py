@@ -5,9 +5,10 @@ Jaccard overlap of shingle sets (:mod:`tasks.clean.near_dup`), decontamination b
 long n-gram (:mod:`tasks.clean.decontaminate`). Both need the same three steps, over hundreds of
 thousands of texts, so they are done here with polars (Rust) and numpy instead of per-text Python:
 
-1. **normalise**: NFKC, lowercase, every punctuation or symbol character to a space, runs of
-   whitespace to one space (``"Hello,  WORLD!"`` -> ``"hello world"``). polars has no casefold;
-   its Unicode lowercase differs only for a few letters (German ß stays ß), the same on both sides.
+1. **normalise**: NFKC, casefold, every punctuation or symbol character to a space, runs of
+   whitespace to one space (``"Hello,  WORLD!"`` -> ``"hello world"``). polars has no casefold:
+   Unicode lowercase, then the two foldings casefold adds that matter (ß -> ss, final ς -> σ),
+   so "STRASSE" and "Straße" normalise alike.
 2. **tokenise**: words (split on spaces), or characters for scripts written without spaces
    between words (Chinese, Japanese, Thai, Lao, Khmer, Burmese) and for very short texts.
 3. **hash n-grams**: each token gets polars' 64-bit hash; an n-gram's hash is a polynomial of its
@@ -22,8 +23,8 @@ Texts come back as one flat ``uint64`` array plus row offsets: row ``i``'s n-gra
 [0, 4, 5]
 >>> bool(ngrams.hashes[0] == ngrams.hashes[4])     # "the cat sat" in both
 True
->>> normalize(["Ｆｕｌｌ-width, ＡＢＣ!"])[0]
-'full width abc'
+>>> normalize(["Ｆｕｌｌ-width, ＡＢＣ!", "STRASSE", "Straße"])
+['full width abc', 'strasse', 'strasse']
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def normalized(expr: pl.Expr) -> pl.Expr:
     return (
         expr.str.normalize("NFKC")
         .str.to_lowercase()
+        .str.replace_many(["ß", "ς"], ["ss", "σ"])  # what casefold adds to lowercase, for German and Greek
         .str.replace_all(r"[\p{P}\p{S}]+", " ")
         .str.replace_all(r"\s+", " ")
         .str.strip_chars()

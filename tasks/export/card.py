@@ -52,7 +52,7 @@ TASK_COLUMNS = {
 COLUMNS = {
     "example_id": "16 hex digits: a hash of task type, language, task, query, positive and negative",
     "task_type": "one of the configs: retrieval, classification, short_short, long_long, sts, bitext",
-    "language": "ISO 639-1 code of the texts (bitext: of the query; the target is in `placeholders.tgt_code`)",
+    "language": "ISO 639-1 code of the texts (bitext: the shard's language, one side of the pair; the sides are `placeholders.src_code` and `placeholders.tgt_code`)",
     "task": "the task definition (E5: the instruction) the example was written for",
     "query": "the query side of the pair",
     "positive": "the text that should embed close to the query",
@@ -201,7 +201,7 @@ def render_card(manifest: Manifest, profile: Profile, configs: dict[str, list[tu
         _filters(applied),
         _charts(plots, profile),
         _usage(repo_id or f"path/to/{folder_name}", "retrieval" if "retrieval" in configs else next(iter(configs))),
-        _limitations(models, bool(applied)),
+        _limitations(models, bool(applied), manifest.parameters.get("checks", {}).get("language_id", True)),
         _licence(models),
     ]
     return "\n\n".join(section for section in sections if section) + "\n"
@@ -254,7 +254,7 @@ def _counts(manifest: Manifest, profile: Profile) -> str:
     rejects = _reject_table(manifest)
     return "\n\n".join([
         "## Counts per task type and language",
-        "Bitext rows are counted under their source language.",
+        "Bitext rows are counted under their shard's language (one side of each pair; the other is usually English).",
         markdown_table(_count_table(profile)),
         "## Yield",
         ("Rows exported against examples requested, per task type. A rejected answer is one LLM answer that failed "
@@ -267,7 +267,8 @@ def _counts(manifest: Manifest, profile: Profile) -> str:
 def _filters(applied: list[dict]) -> str:
     if not applied:
         return ""
-    return "\n\n".join(["## Filters", "Applied after generation, as recorded in the run's manifest (rows removed):",
+    return "\n\n".join(["## Filters", ("Applied after generation, as recorded in the run's manifest: rows of a `drop` "
+                                       "filter are not in this dataset, rows of a `mark` filter are (and are counted here):"),
                          markdown_table(applied)])
 
 
@@ -292,13 +293,16 @@ def _usage(where: str, config: str) -> str:
         f'The Parquet files also read without the card: `load_dataset("parquet", data_dir="{where}/data/{config}")`.'])
 
 
-def _limitations(models: str, filtered: bool) -> str:
+def _limitations(models: str, filtered: bool, language_id: bool = True) -> str:
     return "\n".join([
         "## Limitations", "",
         (f"- Every text was written by {models}, not by people, and was checked only by the rules above: facts may "
          "be wrong, labels and translations imperfect, and texts may carry the model's biases."),
         ("- Each text was checked for its language's script and by CLD2 language identification; languages CLD2 "
-         "confuses (Bosnian/Croatian/Serbian, Malay/Indonesian, Danish/Norwegian) are accepted for each other."),
+         "confuses (Bosnian/Croatian/Serbian, Malay/Indonesian, Danish/Norwegian) are accepted for each other."
+         if language_id else
+         "- The language check looked at the script only (`--no-language-id`): a Spanish row is Latin-script text, "
+         "not proven Spanish."),
         "- Exact duplicates are removed within a shard; near-duplicates and overlap with evaluation sets are "
         + ("handled only as the Filters section records." if filtered else "not removed."),
         "- Small generators fall short of the requested lengths and diversity: see the charts before training on it.",

@@ -40,7 +40,7 @@ def languages_png(profile: Profile) -> bytes:
         bottom += heights
     ax.set_xticks(positions, languages, rotation=90 if len(languages) > 20 else 0, fontsize=8)
     ax.set_xlim(-0.6, len(languages) - 0.4)
-    ax.set_xlabel("language (ISO 639-1; bitext rows under their source language)")
+    ax.set_xlabel("language (ISO 639-1; bitext rows under their shard's language)")
     ax.set_ylabel("rows")
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title(f"rows per language ({profile.rows} rows, {len(languages)} languages)")

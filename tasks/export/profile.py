@@ -63,7 +63,7 @@ class Profile:
 
     @property
     def languages(self) -> list[str]:
-        """The row languages (for bitext: the source language)."""
+        """The row languages (for bitext: the shard's language, which is S1's or S2's)."""
         return sorted(self.counts["language"].unique().to_list())
 
     @property
@@ -99,7 +99,8 @@ def profile_rows(rows: pl.LazyFrame) -> Profile:
         rows.group_by("task_type", "task").agg(pl.len().cast(pl.Int64).alias("rows")),
         rows.group_by("template_id").agg(pl.len().cast(pl.Int64).alias("rows")).sort("template_id"),
         rows.select(pl.col("model").unique().sort()),
-        rows.select(pl.col("placeholders").str.json_path_match("$.tgt_code").drop_nulls().unique()),
+        rows.select(pl.concat([pl.col("placeholders").str.json_path_match(f"$.{side}_code") for side in ("src", "tgt")])
+                    .drop_nulls().unique()),
     ])
     languages = set(counts["language"].to_list())
     return Profile(counts=counts, lengths=lengths, tasks=tasks, templates=templates,

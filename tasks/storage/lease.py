@@ -51,6 +51,10 @@ class LeaseHeld(RuntimeError):
     """Another process holds the run's lease; the message names it and how to break a stale one."""
 
 
+class LeaseLost(RuntimeError):
+    """The lease was broken or taken over while this process worked: it must not write any more."""
+
+
 class RunLease:
     """The lease on one run; ``acquire`` then ``renew_forever`` in the background, ``release`` at the end."""
 

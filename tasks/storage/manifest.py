@@ -193,7 +193,8 @@ def check_same_run(manifest: Manifest, parameters: dict) -> None:
             changed.append((key, old, new))
     if changed:
         detail = "; ".join(f"{k}: was {old!r}, now {new!r}" for k, old, new in changed)
-        raise ParameterMismatch(
-            f"run {manifest.run_id!r} already exists with other parameters ({detail}). "
-            "Re-run with the original parameters to resume it, or choose a new --run-id."
-        )
+        if any(k == "generator.templates" for k, _, _ in changed):  # no flag brings old templates back
+            advice = "The prompt templates differ: the run was made by another synthembed version; choose a new --run-id."
+        else:
+            advice = "Re-run with the original parameters to resume it, or choose a new --run-id."
+        raise ParameterMismatch(f"run {manifest.run_id!r} already exists with other parameters ({detail}). {advice}")

@@ -42,7 +42,7 @@ _TO_OURS = {"iw": "he", "jw": "jv", "nb": "no", "nn": "no", "zh-Hant": "zh", "sr
 CONFUSABLE = [{"bs", "hr", "sr"}, {"mk", "bg", "sr"}, {"ms", "id"}, {"da", "no"}]
 _NOISE = re.compile(
     r"https?://\S+|\S+@\S+|`[^`]*`"  # URLs, e-mail addresses, inline code
-    r"|\b\w*[_./\\]\w+\b|\b[a-z]+[A-Z]\w*\b|\b[A-Z]{2,}\w*\b"  # identifiers: snake_case, a.b, camelCase, ACRONYMS
+    r"|\b[A-Za-z0-9]*[_./\\][A-Za-z0-9_]+\b|\b[a-z]+[A-Z][A-Za-z0-9]*\b|\b[A-Z]{2,}[A-Za-z0-9]*\b"  # snake_case, a.b, camelCase, ACRONYMS
 )
 
 
@@ -68,7 +68,7 @@ def languages_found(text: str) -> list[tuple[str, int]]:
     """CLD2's languages of ``text`` as (our code, percent of the text), most first; [] if it has no idea."""
     try:
         _, _, details = pycld2.detect(text, bestEffort=True)
-    except pycld2.error:  # invalid UTF-8 (lone surrogates) cannot be judged
+    except (pycld2.error, UnicodeError):  # control characters, lone surrogates: nothing to judge
         return []
     return [(_ours(code), percent) for _, code, percent, _ in details if code not in ("un", "xxx") and percent > 0]
 

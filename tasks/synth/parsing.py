@@ -28,15 +28,25 @@ MAX_ANSWER_CHARS = 64_000  # three fields at their maximum plus JSON: anything l
 MAX_FIELD_CHARS = 12_000  # ~3k words: far beyond any requested length, so it means runaway output
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 # Template residue and filler that a weak model copies instead of writing content: our own
-# placeholders (``${num_words}``, ``{language}``, ``{{task}}``), not every brace, so LaTeX
-# (``\\frac{a}{b}``), code and f-strings in a document survive.
-_NAMES = "|".join(sorted(placeholder_names(), key=len, reverse=True))
+# placeholders as templates write them (``${num_words}``, ``{{task}}``) and, with single braces,
+# only the names no text would use (``{query_length}``, ``{src_lang}``). Not every brace:
+# LaTeX (``\\frac{a}{b}``), code and f-strings such as ``{label}`` in a document survive.
+_NAMES = "|".join(map(re.escape, sorted(placeholder_names(), key=len, reverse=True)))
+_DISTINCT = "|".join(map(re.escape, sorted((n for n in placeholder_names() if "_" in n), key=len, reverse=True)))
 _PLACEHOLDER = re.compile(
-    rf"\$\{{\s*(?:{_NAMES})\s*\}}|\{{\{{?\s*(?:{_NAMES})\s*\}}?\}}|<\s*(?:your|insert|placeholder)[^>]*>"
-    r"|\blorem ipsum\b|^\s*(?:\.\.\.|…|n/?a|todo|tbd|string)\s*$",
+    rf"\$\{{\s*(?:{_NAMES})\s*\}}|\{{\{{\s*(?:{_NAMES})\s*\}}\}}|\{{\s*(?:{_DISTINCT})\s*\}}"
+    r"|<\s*(?:your|insert|placeholder)[^>]*>|\blorem ipsum\b|^\s*(?:\.\.\.|…|n/?a|todo|tbd|string)\s*$",
     re.IGNORECASE,
 )
 __all__ = ["RejectReason", "Rejected", "load_json", "parse_example", "parse_task_list", "script_share", "strip_fences"]
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def strip_fences(text: str) -> str:
@@ -79,7 +89,7 @@ def parse_task_list(text: str, max_chars: int = 500) -> list[str]:
             continue
         task = " ".join(item.split())
         key = task.casefold()
-        if not task or len(task) > max_chars or _PLACEHOLDER.search(task) or key in seen:
+        if not task or len(task) > max_chars or not _encodable(task) or _PLACEHOLDER.search(task) or key in seen:
             continue
         seen.add(key)
         tasks.append(task)
@@ -88,10 +98,10 @@ def parse_task_list(text: str, max_chars: int = 500) -> list[str]:
     return tasks
 
 
-def _field_language(task_type: TaskType, key: str, language: str, placeholders: dict) -> str:
-    """The language code one output field must be written in."""
-    if task_type is TaskType.BITEXT and "src_code" in placeholders:
-        return placeholders["src_code"] if key == "S1" else placeholders["tgt_code"]
+def _field_language(task_type: TaskType, key: str, language: str, placeholders: dict) -> str | None:
+    """The language code one output field must be written in (None: a bitext side the prompt did not name)."""
+    if task_type is TaskType.BITEXT:
+        return placeholders.get("src_code") if key == "S1" else placeholders.get("tgt_code")
     return language
 
 
@@ -128,6 +138,8 @@ def parse_example(
         value = value.strip()
         if not value:
             raise Rejected(RejectReason.EMPTY_FIELD, f"{key!r} is empty")
+        if not _encodable(value):  # a "\\ud800" escape: no file or tokenizer can take it
+            raise Rejected(RejectReason.INVALID_JSON, f"{key!r} holds a lone surrogate")
         if _PLACEHOLDER.search(value):
             raise Rejected(RejectReason.PLACEHOLDER, f"{key!r} holds placeholder text: {value[:60]!r}")
         if len(value) > MAX_FIELD_CHARS:
@@ -138,9 +150,11 @@ def parse_example(
         # Labels may legitimately be short codes or English class names; check only texts.
         if task_type is TaskType.CLASSIFICATION and key != "input_text":
             continue
-        check_language(fields[key], _field_language(task_type, key, language, placeholders), checks.language_id)
+        if (field_language := _field_language(task_type, key, language, placeholders)) is not None:
+            check_language(fields[key], field_language, checks.language_id)
     for key in spec.output_keys:
-        _check_length(key, fields[key], _field_language(task_type, key, language, placeholders), bounds.get(key))
+        field_language = _field_language(task_type, key, language, placeholders) or language
+        _check_length(key, fields[key], field_language, bounds.get(key))
     query = fields[spec.query_key].casefold()
     for key in (spec.positive_key, spec.negative_key):
         if key and fields[key].casefold() == query:

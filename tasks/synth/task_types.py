@@ -67,7 +67,8 @@ class TaskSpec:
         placeholders: placeholder name -> the values it is sampled from ("language" and the
             bitext language pair are filled by the sampler, not listed here).
         brainstorm: whether a task definition is first brainstormed by the LLM.
-        min_words: per output key, the fewest words a valid answer may have.
+
+    Lengths are not here: what each prompt asks is checked in tasks.synth.lengths.
     """
 
     output_keys: tuple[str, ...]
@@ -76,7 +77,6 @@ class TaskSpec:
     negative_key: str | None
     placeholders: dict[str, tuple] = field(default_factory=dict)
     brainstorm: bool = True
-    min_words: dict[str, int] = field(default_factory=dict)
 
 
 TASK_SPECS: dict[TaskType, TaskSpec] = {
@@ -115,9 +115,6 @@ TASK_SPECS: dict[TaskType, TaskSpec] = {
         query_key="input",
         positive_key="positive_document",
         negative_key=None,
-        # The paper asks for at least 300 words each; small generators fall short, so the
-        # check is lenient (a "long" text of under 100 words is rejected as too_short).
-        min_words={"input": 100, "positive_document": 100},
     ),
     TaskType.STS: TaskSpec(
         output_keys=("S1", "S2", "S3"),

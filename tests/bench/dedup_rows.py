@@ -11,9 +11,9 @@ sentence structure, while no ciphered text can match an evaluation text by accid
 Every row gets a fresh query (thirds of three random sentences) and fresh documents (random
 sentences); then a share of rows are *copies* of an earlier row of the same task type and
 language with one edit to the query or to the document (``EDITS``), applied to the English
-words before ciphering. Some English and ciphered-Spanish documents get a real evaluation
-text planted at a sentence boundary (a Bible verse, a short verse of 8-12 words, or a
-BBC News sentence), to measure decontamination recall.
+words before ciphering. Some English and ciphered-Spanish documents (never a copy, never
+copied) get a real evaluation text planted at a sentence boundary (a Bible verse, a short
+verse of 8-12 words, or a BBC News sentence), to measure decontamination recall.
 
 >>> cipher_word("house", "zh") == cipher_word("house", "zh") != cipher_word("house", "th")
 True
@@ -184,7 +184,7 @@ def make_rows(n: int, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
             q = sentences(pool, rng.randint(2, 6))  # one sentence of a 2.6k pool would repeat by chance
         p = sentences(pool, rng.randint(3, 10)) if long else query(pool)
         neg = sentences(pool, rng.randint(3, 6)) if long else query(pool)
-        key = (task_type, language)
+        key, is_copy = (task_type, language), False
         if history.get(key) and rng.random() < COPY_SHARE:
             original = rng.choice(history[key])
             field = "query" if task_type == "classification" or rng.random() < 0.5 else "positive"
@@ -193,9 +193,14 @@ def make_rows(n: int, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame, pl.Dat
             if edited is not None:
                 q, p = (edited, p) if field == "query" else (q, edited)
                 copies.append({"index": index, "original": original["index"], "field": field, "edit": edit})
-        history.setdefault(key, []).append({"index": index, "query": q, "positive": p})
+                is_copy = True
         positive = render(p, language) if task_type != "classification" else rng.choice(LABELS)
-        if language in ("en", "es") and task_type in ("retrieval", "long_long") and rng.random() < PLANT_PROBABILITY:
+        # Plants and copies are kept apart, so that each measures one thing: a copy is never planted,
+        # a planted row is never copied.
+        plant = not is_copy and language in ("en", "es") and task_type in ("retrieval", "long_long")
+        if not (plant and rng.random() < PLANT_PROBABILITY):
+            history.setdefault(key, []).append({"index": index, "query": q, "positive": p})
+        else:
             kind, text = rng.choice(plants_by_language[language] or plants)
             cut = positive.split(". ")
             at = rng.randrange(len(cut) + 1)

@@ -154,3 +154,16 @@ def test_offline_suite_texts_without_the_bible_export_says_what_to_run(tmp_path,
     monkeypatch.setattr(bible, "load_bible_pairs", bible.load_bible_pairs.__wrapped__)  # past the lru_cache
     with pytest.raises(FileNotFoundError, match="infra/eval_data.sh"):
         next(offline_suite_texts())
+
+
+def test_evaluation_texts_too_short_to_index_or_of_one_kind_only_do_not_crash():
+    """Review: an index of only short texts, or only unspaced ones, raised IndexError."""
+    import polars as _pl
+
+    from tasks.clean.decontaminate import build_index, find_contaminated
+
+    rows = _pl.DataFrame({"example_id": ["a"], "language": ["en"], "query": ["q"],
+                          "positive": ["Jesus wept, and then the crowd went home."], "negative": [None]})
+    assert find_contaminated(rows, build_index([("s", "Jesus wept.")])).is_empty()
+    chinese = build_index([("zh", "我喜欢编程这是一个很好的爱好每天都写代码我喜欢编程这是一个很好的爱好每天都写代码")])
+    assert find_contaminated(rows, chinese).is_empty()

@@ -4,6 +4,7 @@ manifest by reason and shard, readers leave the dropped rows out, and nothing is
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -61,7 +62,7 @@ def test_near_duplicates_and_a_planted_evaluation_verse_are_dropped_and_counted(
     assert sorted(kept) == [f"{i:016x}" for i in (1, 4, 6)]  # first of each pair kept, the verse's row dropped
     assert scan_run(store, "r1", filtered=False).collect().height == 6  # nothing rewritten
     assert before == {p: p.read_bytes() for p in (tmp_path / "store/runs/r1/data").rglob("*.parquet")}
-    verdicts = pl.read_parquet(tmp_path / "store/runs/r1/filters/near_duplicates.parquet")
+    verdicts = pl.read_parquet(near.path)
     assert set(verdicts["duplicate_of"]) == {f"{1:016x}"}
     out = capsys.readouterr().out
     assert "near_duplicate_query" in out and "contaminated" in out
@@ -74,10 +75,13 @@ def test_mark_keeps_contaminated_rows_and_a_user_file_is_a_source(run, tmp_path)
     store_url, store, _ = run
     planted = tmp_path / "my_eval.txt"
     planted.write_text("The range depends on the shape of the coastline and the depth of the water.\n", encoding="utf-8")
+    assert main(["clean", "--run-id", "r1", "--store", store_url]) == 0  # the defaults first, then mark instead
     assert main(["clean", "--run-id", "r1", "--store", store_url, "--decontaminate", "mark", "--no-offline-suite",
                  "--no-near-dedup", "--eval-texts", str(planted)]) == 0
     manifest = load_manifest(store, "r1")
     assert set(manifest.filters) == {"contamination"}
+    # the earlier verdict files are gone: the filters folder holds what the manifest names, only
+    assert [p.name for p in (tmp_path / "store/runs/r1/filters").iterdir()] == [Path(manifest.filters["contamination"].path).name]
     entry = manifest.filters["contamination"]
     assert entry.action == "mark" and entry.counts == {"contaminated": 2}  # rows 1 and 3 hold that sentence
     assert entry.details["by_source"] == {f"file:{planted}": 2}
@@ -92,3 +96,17 @@ def test_a_missing_evaluation_file_is_one_error_before_anything_changes(run, cap
     assert len(err) == 1 and "/no/such/file.txt" in err[0] and "--eval-texts" in err[0]
     assert (tmp_path / "store/runs/r1/manifest.json").read_bytes() == manifest_before
     assert not (tmp_path / "store/runs/r1/filters").exists()
+
+
+def test_bad_filter_flags_are_one_line(run, capsys):
+    store_url, _, _ = run
+    assert main(["clean", "--run-id", "r1", "--store", store_url, "--query-threshold", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --query-threshold 0.0: Input should be greater than 0"]
+
+
+def test_a_run_without_committed_rows_gets_no_filter_work(tmp_path):
+    store = open_store(f"file://{tmp_path}/store")
+    save_manifest(store, Manifest(run_id="empty", shards={}))
+    assert main(["clean", "--run-id", "empty", "--store", f"file://{tmp_path}/store"]) == 0
+    assert load_manifest(store, "empty").filters == {}

@@ -88,13 +88,15 @@ def test_max_tokens_follows_the_lengths_asked_for_and_the_language():
     assert completion_tokens_needed("bitext", bitext, "en", policy) > completion_tokens_needed("sts", {"unit": "sentence"}, "en", policy)
 
 
-@pytest.mark.parametrize("text", [r"The ratio is \frac{a}{b} for $x^{2}$.", "Use f'{value:.2f}' or {key: value} in Python."])
+@pytest.mark.parametrize("text", [r"The ratio is \frac{a}{b} for $x^{2}$.", "Use f'{value:.2f}' or {key: value} in Python.",
+                                  "print(f'{label}: {task}')", r"\begin{task} ... \end{task}"])
 def test_braces_of_latex_and_code_are_not_placeholders(text):
     answer = json.dumps({"input": "formatting numbers in a document", "positive_document": text})
     parse_example(TaskType.SHORT_SHORT, answer, "en")
 
 
-@pytest.mark.parametrize("leftover", ["${num_words} words about it", "A text in {language}.", "{{task}} example"])
+@pytest.mark.parametrize("leftover", ["${num_words} words about it", "A text in {src_lang}.", "{{task}} example",
+                                      "${ language } text", "about {num_words} words"])
 def test_our_own_placeholders_left_in_an_answer_are_rejected(leftover):
     answer = json.dumps({"input": "formatting numbers", "positive_document": leftover})
     with pytest.raises(Rejected) as info:

@@ -82,3 +82,15 @@ def test_code_in_an_answer_is_never_executed(tmp_path):
         for task_type in TaskType:
             _parse_bounded(task_type, text, "en")
     assert not Path(marker).exists()
+
+
+def test_a_lone_surrogate_is_rejected_not_kept_or_raised():
+    """Review: a JSON "\\ud800" escape made CLD2 raise, and a short field with it was kept (then unwritable)."""
+    answer = json.dumps({"input": "Как отменить задачу \ud800", "positive_document": "Отмена задач в asyncio"})
+    try:
+        parse_example(TaskType.SHORT_SHORT, answer, "ru")
+    except Rejected as rejected:
+        assert rejected.reason.value == "invalid_json"
+    else:
+        raise AssertionError("a lone surrogate was kept")
+    assert parse_task_list(json.dumps({"tasks": ["Find laws \udfff.", "Find recipes."]})) == ["Find recipes."]
