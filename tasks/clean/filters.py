@@ -95,14 +95,7 @@ def filter_path(store: Store, run_id: str, name: str) -> str:
 def remove_stale_verdicts(store: Store, manifest: Manifest) -> list[str]:
     """Delete verdict files the (saved) manifest no longer names; returns their paths."""
     current = {entry.path for entry in manifest.filters.values()}
-    try:
-        found = store.fs.glob(store.path("runs", manifest.run_id, "filters", "*.parquet"))
-    except FileNotFoundError:
-        return []
-    stale = [path for path in found if path not in current]
-    for path in stale:
-        store.fs.rm_file(path)
-    return stale
+    return store.remove_unlisted(store.path("runs", manifest.run_id, "filters", "*.parquet"), current)
 
 
 def evaluation_texts(settings: CleanSettings) -> Iterator[tuple[str, str]]:

@@ -109,11 +109,4 @@ def remove_uncommitted(store: Store, manifest: Manifest) -> list[str]:
     glob of the data folder sees exactly the committed rows. Returns the paths removed.
     """
     committed = {p.path for e in manifest.shards.values() for p in e.parts if p.status is ShardStatus.COMPLETE and p.path}
-    try:
-        found = store.fs.glob(store.path("runs", manifest.run_id, "data", "**", "*.parquet"))
-    except FileNotFoundError:
-        return []
-    orphans = [path for path in found if path not in committed]
-    for path in orphans:
-        store.fs.rm_file(path)
-    return orphans
+    return store.remove_unlisted(store.path("runs", manifest.run_id, "data", "**", "*.parquet"), committed)

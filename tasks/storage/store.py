@@ -98,6 +98,17 @@ class Store:
     def write_json(self, path: str, data: dict) -> None:
         self.write_bytes(path, json.dumps(data, indent=2, ensure_ascii=False).encode())
 
+    def remove_unlisted(self, pattern: str, keep: set[str]) -> list[str]:
+        """Delete the files matching the glob ``pattern`` that are not in ``keep``; return their paths."""
+        try:
+            found = self.fs.glob(pattern)
+        except FileNotFoundError:
+            return []
+        stale = [path for path in found if path not in keep]
+        for path in stale:
+            self.fs.rm_file(path)
+        return stale
+
     def exists(self, path: str) -> bool:
         return self.fs.exists(path)
 
