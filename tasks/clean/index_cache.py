@@ -2,8 +2,8 @@
 
 Reading the offline suite's ~186k texts takes ~6 s (mteb, the Bible exports, the BBC and Lee
 corpora) and indexing them ~2 s; every synthesis run ends with decontamination, so the index
-is cached under ``{cache}/decontamination/`` keyed by what it was built from: package
-versions and export files for the offline suite, path, size and modification time for a
+is cached under ``{cache}/decontamination/`` keyed by what it was built from (and the polars
+version, whose hash function makes the n-gram hashes): package versions and export files for the offline suite, path, size and modification time for a
 file, task names and the mteb version for hub tasks. Arrays and JSON only (``np.load`` with
 ``allow_pickle=False``): a cache file is data, never code.
 
@@ -38,7 +38,7 @@ def _file_stamp(path: str | Path) -> list:
 
 def sources_key(settings) -> str:
     """A fingerprint of everything the index of ``settings`` is built from."""
-    parts: list = [CACHE_VERSION]
+    parts: list = [CACHE_VERSION, version("polars")]  # the n-gram hashes are polars' own
     if settings.offline_suite:
         from tasks.evaluate.data.bible import ensure_exports
 
