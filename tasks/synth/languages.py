@@ -65,18 +65,23 @@ def language_script(code: str) -> str:
     return LANGUAGES[code][1]
 
 
-# How prompts name the script a language must be written in (what tasks.synth.language_check
-# enforces): this matters for languages written in more than one (Serbian, Uzbek, Kurdish,
-# Punjabi, Sindhi, Malay, Azerbaijani, Kazakh, Mongolian...).
-_SCRIPT_PHRASES = {"Latin": "the Latin alphabet", "Han": "Simplified Chinese characters",
-                   "Japanese": "Japanese kanji and kana", "Hangul": "Hangul", "Myanmar": "Myanmar (Burmese) script",
-                   "Oriya": "Odia script"}
+# Languages written in more than one script, whose prompts name the one tasks.synth.language_check
+# enforces (the script of LANGUAGES). Naming it for every language confuses small generators
+# ("The Latin alphabet contains many words..." for a Spanish prompt), so the others say nothing.
+MULTI_SCRIPT = frozenset({"az", "bs", "ha", "jv", "kk", "ku", "ky", "mn", "ms", "pa", "sa", "sd", "sr", "su", "ug", "uz", "zh"})
+_SCRIPT_PHRASES = {"Latin": "the Latin alphabet", "Han": "Simplified Chinese characters"}
 
 
-def script_phrase(code: str) -> str:
-    """How a prompt names the script of ``code``: ``script_phrase("sr") == "Cyrillic script"``."""
+def script_note(code: str) -> str:
+    """What a prompt adds after a language's name: ``" (Cyrillic script)"`` for Serbian, ``""`` for Spanish.
+
+    >>> script_note("sr"), script_note("uz"), script_note("es")
+    (' (Cyrillic script)', ' (the Latin alphabet)', '')
+    """
+    if code not in MULTI_SCRIPT:
+        return ""
     script = language_script(code)
-    return _SCRIPT_PHRASES.get(script, f"{script} script")
+    return f" ({_SCRIPT_PHRASES.get(script, f'{script} script')})"
 
 
 def default_weights() -> dict[str, float]:

@@ -15,7 +15,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from tasks.synth.languages import default_weights, language_name, script_phrase
+from tasks.synth.languages import default_weights, language_name, script_note
 from tasks.synth.task_types import BITEXT_TASK, STS_TASK, TASK_SPECS, TaskType
 from tasks.synth.templates import BRAINSTORM, GENERATE, PromptTemplate
 
@@ -82,14 +82,14 @@ def sample_examples(
     for index in range(count):
         template = rng.choice(GENERATE[task_type])
         values: dict[str, object] = {name: rng.choice(options) for name, options in spec.placeholders.items()}
-        values["language"], values["script"] = language_name(language), script_phrase(language)
+        values["language"], values["script_note"] = language_name(language), script_note(language)
         if task_type is TaskType.LONG_LONG:
             values["min_words"] = long_min_words
         if task_type is TaskType.BITEXT:
             other = _pair_language(rng, language, pair_weights)
             src, tgt = (language, other) if rng.random() < 0.5 else (other, language)
             values.update(src_lang=language_name(src), tgt_lang=language_name(tgt), src_code=src, tgt_code=tgt,
-                          src_script=script_phrase(src), tgt_script=script_phrase(tgt))
+                          src_script_note=script_note(src), tgt_script_note=script_note(tgt))
             values["task"] = BITEXT_TASK.format(src_lang=values["src_lang"], tgt_lang=values["tgt_lang"])
         elif task_type is TaskType.STS:
             values["task"] = STS_TASK

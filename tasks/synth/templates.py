@@ -118,7 +118,7 @@ GENERATE: dict[TaskType, list[PromptTemplate]] = {
             "- The query is ${query_type}, ${query_length}, ${clarity}, and on a specific topic.\n"
             "- Write the documents as if the query did not exist: do not copy it into them.\n"
             "- Each document has about ${num_words} words.\n"
-            "- Everything is written in ${language} (${script}).\n"
+            "- Everything is written in ${language}${script_note}.\n"
             "- Readers need ${difficulty} level education to follow the texts.\n"
             "- Never explain why a document is or is not relevant.\n" + _JSON_ONLY,
         ),
@@ -130,7 +130,7 @@ GENERATE: dict[TaskType, list[PromptTemplate]] = {
             '"positive_document" (about ${num_words} words that fully satisfy the query) and '
             '"hard_negative_document" (about ${num_words} words on a neighbouring subject that '
             "shares words with the query but does not answer it).\n"
-            "Write all three in ${language} (${script}), at a ${difficulty} reading level, with no comments "
+            "Write all three in ${language}${script_note}, at a ${difficulty} reading level, with no comments "
             "about relevance.\n" + _JSON_ONLY,
         ),
     ],
@@ -145,7 +145,7 @@ GENERATE: dict[TaskType, list[PromptTemplate]] = {
             "Guidelines:\n"
             '- "input_text" is ${clarity} and on a specific topic; it needs ${difficulty} level '
             "education to understand.\n"
-            "- Everything is written in ${language} (${script}).\n" + _JSON_ONLY,
+            "- Everything is written in ${language}${script_note}.\n" + _JSON_ONLY,
         ),
         PromptTemplate(
             "classification.generate.v2b",
@@ -153,7 +153,7 @@ GENERATE: dict[TaskType, list[PromptTemplate]] = {
             "Produce a labelled example as a JSON object with \"input_text\" (${num_words} words, "
             "${clarity}, ${difficulty} level), \"label\" (the right class) and "
             '"misleading_label" (a plausible but wrong class from the same label set). '
-            "Write in ${language} (${script}).\n" + _JSON_ONLY,
+            "Write in ${language}${script_note}.\n" + _JSON_ONLY,
         ),
     ],
     TaskType.SHORT_SHORT: [
@@ -163,7 +163,7 @@ GENERATE: dict[TaskType, list[PromptTemplate]] = {
             "Write one example as a JSON object with exactly these string keys:\n"
             '- "input": a short input text for the task (a few words to one sentence).\n'
             '- "positive_document": a short text that matches the input as the task defines.\n'
-            "Both texts are short, specific, written in ${language} (${script}), and do not copy each other.\n"
+            "Both texts are short, specific, written in ${language}${script_note}, and do not copy each other.\n"
             + _JSON_ONLY,
         ),
     ],
@@ -175,7 +175,7 @@ GENERATE: dict[TaskType, list[PromptTemplate]] = {
             '- "input": a long input document for the task, at least ${min_words} words.\n'
             '- "positive_document": a long document, at least ${min_words} words, that matches the '
             "input as the task defines.\n"
-            "Both are written in ${language} (${script}), specific and detailed, and do not copy each other.\n"
+            "Both are written in ${language}${script_note}, specific and detailed, and do not copy each other.\n"
             + _JSON_ONLY,
         ),
     ],
@@ -187,7 +187,7 @@ GENERATE: dict[TaskType, list[PromptTemplate]] = {
             '- "S1": a ${unit}, at least 10 words long.\n'
             '- "S2": a ${unit} with a similarity score of ${high_score} to S1.\n'
             '- "S3": a ${unit} with a similarity score of ${low_score} to S1.\n'
-            "All three are in ${language} (${script}), need ${difficulty} level education to understand, "
+            "All three are in ${language}${script_note}, need ${difficulty} level education to understand, "
             "and cover a specific topic.\n" + _JSON_ONLY,
         ),
     ],
@@ -196,10 +196,10 @@ GENERATE: dict[TaskType, list[PromptTemplate]] = {
             "bitext.generate.v2",
             "Write a ${unit} triple for translation retrieval as a JSON object with exactly these "
             "string keys:\n"
-            '- "S1": a ${unit} in ${src_lang} (${src_script}), at least 10 words long.\n'
-            '- "S2": a ${unit} in ${tgt_lang} (${tgt_script}), a translation of S1 with similarity score '
+            '- "S1": a ${unit} in ${src_lang}${src_script_note}, at least 10 words long.\n'
+            '- "S2": a ${unit} in ${tgt_lang}${tgt_script_note}, a translation of S1 with similarity score '
             "${high_score} (1 to 5).\n"
-            '- "S3": a ${unit} in ${tgt_lang} (${tgt_script}) with similarity score ${low_score} to S1: fluent, '
+            '- "S3": a ${unit} in ${tgt_lang}${tgt_script_note} with similarity score ${low_score} to S1: fluent, '
             "but with wrong keywords or numbers, or with parts left out or added.\n"
             "The texts need ${difficulty} level education to understand and cover a specific "
             "topic.\n" + _JSON_ONLY,

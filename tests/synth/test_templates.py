@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from tasks.synth.languages import LANGUAGES, language_name, script_phrase
+from tasks.synth.languages import LANGUAGES, language_name, script_note
 from tasks.synth.sampling import sample_examples
 from tasks.synth.task_types import TASK_SPECS, TaskType
 from tasks.synth.templates import BRAINSTORM, GENERATE
@@ -27,8 +27,8 @@ def test_every_generation_template_renders_with_every_value_combination(task_typ
     for template in templates:
         for values in _combinations(task_type):
             filled = {**values, "task": "Given a question, retrieve an answer.", "language": "Spanish",
-                      "script": "the Latin alphabet", "src_lang": "English", "tgt_lang": "Swahili",
-                      "src_script": "the Latin alphabet", "tgt_script": "the Latin alphabet", "min_words": 300}
+                      "script_note": "", "src_lang": "English", "tgt_lang": "Swahili",
+                      "src_script_note": "", "tgt_script_note": "", "min_words": 300}
             text = template.render(filled)
             assert "${" not in text
             for value in values.values():
@@ -45,20 +45,27 @@ def test_every_language_name_fits_every_template(task_type):
         for code in LANGUAGES:
             values = {n: v[0] for n, v in TASK_SPECS[task_type].placeholders.items()}
             text = template.render({**values, "task": "t", "language": language_name(code), "min_words": 300,
-                                    "script": script_phrase(code), "src_script": script_phrase(code),
-                                    "tgt_script": "the Latin alphabet", "src_lang": language_name(code),
+                                    "script_note": script_note(code), "src_script_note": script_note(code),
+                                    "tgt_script_note": "", "src_lang": language_name(code),
                                     "tgt_lang": "English"})
-            assert language_name(code) in text and script_phrase(code) in text
+            assert language_name(code) + script_note(code) in text
 
 
-@pytest.mark.parametrize("code, phrase", [("sr", "Cyrillic script"), ("uz", "the Latin alphabet"),
-                                          ("ku", "the Latin alphabet"), ("pa", "Gurmukhi script"),
-                                          ("sd", "Arabic script"), ("zh", "Simplified Chinese characters")])
-def test_prompts_name_the_script_the_check_enforces(code, phrase):
+@pytest.mark.parametrize("code, phrase", [("sr", "Serbian (Cyrillic script)"), ("uz", "Uzbek (the Latin alphabet)"),
+                                          ("ku", "Kurdish (the Latin alphabet)"), ("pa", "Punjabi (Gurmukhi script)"),
+                                          ("sd", "Sindhi (Arabic script)"), ("zh", "Chinese (Simplified Chinese characters)")])
+def test_prompts_name_the_script_of_multi_script_languages(code, phrase):
     for task_type in TaskType:
         request = sample_examples(task_type, code, 1, seed=3)[0]
         text = request.template.render({"task": "t", **request.placeholders})
         assert phrase in text, (task_type, text)
+
+
+def test_single_script_languages_are_named_alone():
+    """Seen on the embedded model: "Spanish (the Latin alphabet)" made it write about the Latin alphabet."""
+    for task_type in TaskType:
+        text = (r := sample_examples(task_type, "es", 1, seed=3)[0]).template.render({"task": "t", **r.placeholders})
+        assert "alphabet" not in text and "script" not in text
 
 
 @pytest.mark.parametrize("task_type", [t for t in TaskType if TASK_SPECS[t].brainstorm])
