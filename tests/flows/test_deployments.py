@@ -92,4 +92,5 @@ def test_a_deployment_run_through_a_process_worker_records_one_task_run_per_lang
     assert flow_run.state.type.value == "COMPLETED", f"{flow_run.state.message}\n{worker_log[-3000:]}"
     names = sorted(t.name for t in tasks if t.name.startswith("synth-"))
     assert names == ["synth-en", "synth-es"]  # one task run per language
-    assert len(list(tmp_path.rglob("*.parquet"))) == 4
+    assert len(list((tmp_path / "runs/deployed/data").rglob("*.parquet"))) == 4  # one part per shard
+    assert len(list((tmp_path / "runs/deployed/filters").glob("*.parquet"))) == 2  # the run's two filters
