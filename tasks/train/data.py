@@ -1,22 +1,31 @@
 """Training pairs from synthesis runs, and the batch schedule every worker agrees on.
 
-Each row becomes (query with its instruction, positive, hard negative or None), as
+Each row becomes (query with its instruction, positive, hard negative or None, task type), as
 REFERENCE.md §3 maps the six task types; the synthesis stage already stored the mapped
 columns, so here queries only get ``Instruct: {task}\\nQuery: ``.
 
 Batches are homogeneous in whether rows have a hard negative, so every worker holds the
 same number of documents (all_gather needs equal shapes) and no query is given a made-up
-negative. The schedule is a pure function of (seed, step): a resumed run sees the same
-batches it would have seen.
+negative; optionally they are homogeneous in task type too (NV-Embed, FlagEmbedding). No
+batch holds a false negative made by the data itself: within one global batch every query
+text is distinct and no document text (positive or hard negative) occurs twice, so a pair
+mixed in twice (``load_pairs`` samples with replacement) or two queries sharing a document
+never make one query's positive another's in-batch negative — at τ = 0.02 such a copy would
+dominate the softmax. The schedule is a pure function of (pairs, seed, step): a resumed run
+sees the same batches it would have seen.
 
 >>> pairs = [Pair(f"q{i}", f"p{i}", None) for i in range(5)]
 >>> [len(b) for b in batch_schedule(pairs, batch_size=2, steps=3, seed=0)]
 [2, 2, 2]
+>>> copies = [Pair("q", "p", None), Pair("q", "p", None), Pair("r", "s", None)]
+>>> sorted(p.query for p in batch_schedule(copies, batch_size=2, steps=1, seed=0)[0])  # never q twice
+['q', 'r']
 """
 
 from __future__ import annotations
 
 import random
+from collections import Counter, deque
 from dataclasses import dataclass
 
 import polars as pl
@@ -30,11 +39,18 @@ REQUIRED_COLUMNS = ("task", "query", "positive", "negative")
 
 @dataclass(frozen=True)
 class Pair:
-    """One training example: the formatted query, its positive and optional hard negative."""
+    """One training example: the formatted query, its positive, optional hard negative, and the
+    synthesis task type it came from (None where unknown)."""
 
     query: str
     positive: str
     negative: str | None
+    task_type: str | None = None
+
+    @property
+    def documents(self) -> tuple[str, ...]:
+        """The texts this pair adds to a batch's documents."""
+        return (self.positive,) if self.negative is None else (self.positive, self.negative)
 
 
 def split_run_url(url: str) -> tuple[str, str]:
@@ -63,13 +79,15 @@ def read_run(url: str) -> pl.DataFrame:
 
 
 def to_pairs(frame: pl.DataFrame) -> list[Pair]:
-    return [Pair(format_query(r["task"], r["query"]), r["positive"], r["negative"] or None)
-            for r in frame.select(REQUIRED_COLUMNS).iter_rows(named=True)]
+    columns = [*REQUIRED_COLUMNS, *(["task_type"] if "task_type" in frame.columns else [])]
+    return [Pair(format_query(r["task"], r["query"]), r["positive"], r["negative"] or None, r.get("task_type"))
+            for r in frame.select(columns).iter_rows(named=True)]
 
 
 def load_pairs(urls: list[str], weights: list[float] | None = None, seed: int = 0) -> list[Pair]:
     """Read and mix several runs; with weights, each run contributes in proportion (sampling
-    with replacement when a run must contribute more rows than it has)."""
+    with replacement when a run must contribute more rows than it has; :func:`batch_schedule`
+    keeps the copies out of each other's batches)."""
     runs = [to_pairs(read_run(url)) for url in urls]
     if weights is None or len(runs) == 1:
         return [pair for run in runs for pair in run]
@@ -82,25 +100,99 @@ def load_pairs(urls: list[str], weights: list[float] | None = None, seed: int = 
     return mixed
 
 
-def batch_schedule(pairs: list[Pair], batch_size: int, steps: int, seed: int) -> list[list[Pair]]:
+def _next_batch(waiting: deque[Pair], batch_size: int) -> tuple[list[Pair], list[Pair]]:
+    """Take pairs from the front of ``waiting`` into one batch without a shared query or document.
+
+    Returns (batch, deferred): the pairs that clashed with the batch, in queue order. When
+    ``waiting`` runs out first, ``batch`` is short: a maximal clash-free set of what was there.
+    """
+    batch: list[Pair] = []
+    deferred: list[Pair] = []
+    queries: set[str] = set()
+    documents: set[str] = set()
+    while waiting and len(batch) < batch_size:
+        pair = waiting.popleft()
+        if pair.query in queries or not documents.isdisjoint(pair.documents):
+            deferred.append(pair)  # a false negative for someone in this batch: try the next one
+            continue
+        batch.append(pair)
+        queries.add(pair.query)
+        documents.update(pair.documents)
+    return batch, deferred
+
+
+def _fill_batches(queue: list[Pair], batch_size: int) -> tuple[list[list[Pair]], list[Pair]]:
+    """Cut ``queue`` into clash-free batches in order; return (batches, pairs left over).
+
+    A deferred pair goes first into the next batch, so a clash costs it a batch, not its
+    place in the epoch (sentence-transformers' NoDuplicatesBatchSampler is the same greedy,
+    but drops what is left; here the caller rolls it into the next epoch).
+    """
+    batches: list[list[Pair]] = []
+    waiting = deque(queue)
+    while True:
+        batch, deferred = _next_batch(waiting, batch_size)
+        if len(batch) < batch_size:
+            return batches, batch + deferred
+        batches.append(batch)
+        waiting.extendleft(reversed(deferred))
+
+
+def _fewest_clashes_first(group: list[Pair]) -> list[Pair]:
+    """``group`` sorted (stably) by how many other pairs share a text with each one: the
+    min-degree greedy, which finds a large clash-free set where input order may not."""
+    counts = Counter(text for pair in group for text in {pair.query, *pair.documents})
+    return sorted(group, key=lambda pair: sum(counts[text] for text in {pair.query, *pair.documents}))
+
+
+def _group_key(pair: Pair, by_task_type: bool) -> tuple[bool, str]:
+    # Rows with a hard negative sort first; "" stands for an unknown task type.
+    return pair.negative is None, (pair.task_type or "") if by_task_type else ""
+
+
+def batch_schedule(pairs: list[Pair], batch_size: int, steps: int, seed: int,
+                   same_task_type: bool = False) -> list[list[Pair]]:
     """``steps`` global batches of ``batch_size`` pairs, cycling through the data in epochs.
 
-    Pairs with and without hard negatives go into separate batches; a group smaller than a
-    batch is left out (with a check that something remains).
+    Pairs are grouped by whether they have a hard negative (and, with ``same_task_type``, by
+    task type); each batch comes from one group. Each epoch shuffles every group, cuts it into
+    batches with pairwise distinct queries and documents (a clashing pair is deferred to a
+    later batch of the epoch), and shuffles the batches of all groups together; pairs that
+    fit no batch of an epoch — the remainder, or copies with nowhere left to go — start the
+    next epoch's queue. A group that cannot fill one clash-free batch is left out; if no
+    group can, this raises (lower the batch size).
     """
-    groups = [[p for p in pairs if p.negative is not None], [p for p in pairs if p.negative is None]]
-    groups = [g for g in groups if len(g) >= batch_size]
-    if not groups:
-        raise ValueError(f"batch_size {batch_size} is larger than the data ({len(pairs)} pairs, "
-                         "split by whether they have a hard negative); lower --batch-size")
+    if bad := next((p for p in pairs if p.negative is not None and p.negative == p.positive), None):
+        raise ValueError(f"the pair with query {bad.query[:80]!r} has its positive as its hard negative; "
+                         "fix or drop that row")
+    groups: dict[tuple[bool, str], list[Pair]] = {}
+    for pair in pairs:
+        groups.setdefault(_group_key(pair, same_task_type), []).append(pair)
+    # One clash-free batch per usable group: proof the group can fill a batch, and a fallback
+    # for an epoch whose shuffled order the greedy cannot fill.
+    first_batches = {key: _next_batch(deque(_fewest_clashes_first(groups[key])), batch_size)[0]
+                     for key in sorted(groups)}
+    witnesses = {key: batch for key, batch in first_batches.items() if len(batch) == batch_size}
+    if not witnesses:
+        split = "whether they have a hard negative" + (" and by task type" if same_task_type else "")
+        found = max((len(b) for b in first_batches.values()), default=0)
+        raise ValueError(f"batch_size {batch_size} is larger than the data can fill: {len(pairs)} pairs, split by "
+                         f"{split}, give no group {batch_size} pairs with distinct queries and documents "
+                         f"(found at most {found}); lower --batch-size")
+    carried: dict[tuple[bool, str], list[Pair]] = {key: [] for key in witnesses}
     schedule: list[list[Pair]] = []
     epoch = 0
     while len(schedule) < steps:
         rng = random.Random(seed * 1_000_003 + epoch)
         epoch_batches = []
-        for group in groups:
-            order = rng.sample(group, len(group))
-            epoch_batches += [order[i:i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
+        for key, witness in witnesses.items():
+            queue = carried[key] + rng.sample(groups[key], len(groups[key]))
+            batches, carried[key] = _fill_batches(queue, batch_size)
+            if not batches:  # rare: this order's greedy filled nothing; the witness always fills one
+                for pair in witness:
+                    queue.remove(pair)
+                batches, carried[key] = _fill_batches(witness + queue, batch_size)
+            epoch_batches += batches
         rng.shuffle(epoch_batches)
         schedule += epoch_batches
         epoch += 1
