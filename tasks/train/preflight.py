@@ -1,5 +1,8 @@
 """Checks that turn bad training input into one clear error before Ray or a model starts.
 
+A resume is also checked here: the new config against the one stored with the latest
+checkpoint (:func:`tasks.train.resume.compare_configs`).
+
 >>> from tasks.train.config import TrainConfig
 >>> check_training_inputs(TrainConfig(data=["file:///nowhere/runs/r1"], base_model="smollm2-135m", out="file:///tmp/o"))
 Traceback (most recent call last):
@@ -9,19 +12,47 @@ ValueError: file:///nowhere/runs/r1: no synthesis run 'r1' in file:///nowhere
 
 from __future__ import annotations
 
+import logging
+
+from tasks.storage.store import open_store
 from tasks.train.base_model import check_base_model
+from tasks.train.checkpoint import CONFIG_FILE
 from tasks.train.config import TrainConfig
 from tasks.train.data import batch_schedule, load_pairs
-from tasks.train.launch import has_checkpoints
+from tasks.train.launch import RUN_NAME, has_checkpoints, is_checkpoint_dir
+from tasks.train.resume import compare_configs
+
+log = logging.getLogger(__name__)
+
+
+def latest_checkpoint_config(out_url: str) -> dict | None:
+    """The ``train_config.json`` of the newest checkpoint under ``{out}/ray/train``, or None.
+
+    Ray names checkpoint folders ``checkpoint_<YYYY-mm-dd_HH-MM-SS.ffffff>``, so the name
+    orders them in time. A folder without a config (an upload cut short) is passed over, as
+    Ray passes over a checkpoint it never registered.
+    """
+    store = open_store(out_url)
+    root = store.path("ray", RUN_NAME)
+    if not store.fs.exists(root):
+        return None
+    folders = sorted((p for p in store.fs.ls(root, detail=False) if is_checkpoint_dir(p)), reverse=True)
+    for folder in folders:
+        if (config := store.read_json(f"{folder.rstrip('/')}/{CONFIG_FILE}")) is not None:
+            return config
+    return None
 
 
 def check_training_inputs(config: TrainConfig, resume: bool = False) -> int:
-    """Validate sizes, data, model and output; return the number of training pairs."""
+    """Validate sizes, output (and a resume's config), data and model; return the number of training pairs."""
     config.validate()
-    pairs = load_pairs(config.data, config.data_weights, config.seed)
-    batch_schedule(pairs, config.batch_size, 1, config.seed)  # raises if the batch cannot be filled
-    check_base_model(config.base_model)
     if has_checkpoints(config.out) and not resume:
         raise ValueError(f"{config.out} already holds checkpoints of a training run: pass --resume to "
                          "continue it, or choose another --out")
+    if resume and (stored := latest_checkpoint_config(config.out)) is not None:
+        for change in compare_configs(stored, config, config.extend_steps):
+            log.info("resuming with %s changed: %r -> %r", change.name, change.old, change.new)
+    pairs = load_pairs(config.data, config.data_weights, config.seed)
+    batch_schedule(pairs, config.batch_size, 1, config.seed, config.same_task_type_batches)  # raises if unfillable
+    check_base_model(config.base_model)
     return len(pairs)

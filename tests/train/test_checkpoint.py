@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from tasks.train.checkpoint import load_state, save_state
-from tasks.train.loop import warmup_then_linear
 from tasks.train.model import EmbeddingModel, apply_lora
+from tasks.train.schedule import LRSchedule
 from tests.train.tiny import tiny_llama
 
 
@@ -15,7 +15,7 @@ def _setup(tokenizer):
     model = EmbeddingModel(apply_lora(tiny_llama(len(tokenizer)), rank=4, alpha=8))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-2)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_linear(1, 10))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, LRSchedule.warmup_then_linear(1, 10))
     return model, params, optimizer, scheduler
 
 

@@ -2,8 +2,10 @@
 run, checkpoints on SeaweedFS over s3://, a resume, and an export SentenceTransformer loads.
 
 Given the shared real synthesis run (tests/conftest.py::real_run), when `synthembed train` runs
-6 steps and then resumes to 8, then the loss falls, both runs checkpoint to S3, the resumed run
-starts at step 7, and the exported folder gives the training code's embeddings.
+6 steps and then resumes to 8 (--extend-steps), then the loss falls, both runs checkpoint to S3,
+a resume that changes the learning rate (or grows --steps without --extend-steps) is refused up
+front, the resumed run starts at step 7 on the re-planned decay, and the exported folder gives the
+training code's embeddings.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 
 from tasks.storage.store import open_store
 from tasks.train.launch import is_checkpoint_dir
+from tasks.train.schedule import LRSchedule, extend_schedule
 
 pytestmark = pytest.mark.e2e
 
@@ -57,9 +60,19 @@ def test_ray_train_lowers_loss_checkpoints_to_s3_resumes_and_exports(real_run, s
     refused = _train(f"{store_url}/runs/{run_id}", out, 8)
     assert refused.returncode == 2 and "pass --resume" in refused.stderr
 
-    resumed = _train(f"{store_url}/runs/{run_id}", out, 8, "--resume")
+    changed = _train(f"{store_url}/runs/{run_id}", out, 8, "--resume", "--extend-steps", "--learning-rate", "1e-4")
+    assert changed.returncode == 2 and "learning_rate: 0.001 -> 0.0001" in changed.stderr, changed.stderr[-2000:]
+    longer = _train(f"{store_url}/runs/{run_id}", out, 8, "--resume")
+    assert longer.returncode == 2 and "--extend-steps" in longer.stderr, longer.stderr[-2000:]
+
+    resumed = _train(f"{store_url}/runs/{run_id}", out, 8, "--resume", "--extend-steps")
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-4000:]
     assert [s for s, _ in _steps(resumed.stdout + resumed.stderr)] == [7, 8]
+    # The decay continues from step 6's lr to 0 at step 8 (the log shows the lr for the next step).
+    plan = extend_schedule(LRSchedule.warmup_then_linear(1, 6), done_steps=6, total_steps=8)
+    logged = [float(line.split(" lr ", 1)[1].split()[0]) for line in (resumed.stdout + resumed.stderr).splitlines()
+              if " - step " in line and " lr " in line]
+    assert logged == pytest.approx([1e-3 * plan(7), 1e-3 * plan(8)], rel=1e-2), logged
 
     # The export: SentenceTransformer loads it and reproduces the training code's vectors.
     local = tmp_path / "model"
