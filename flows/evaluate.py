@@ -25,6 +25,7 @@ from tasks.progress import Progress
 from tasks.report import markdown_table
 from tasks.settings import Settings
 from tasks.storage.store import open_store
+from tasks.train.card import record_evaluation
 
 
 @task(name="check-evaluation-inputs", cache_policy=NO_CACHE)
@@ -120,11 +121,16 @@ def evaluate(config: EvalConfig) -> dict:
         ``{"report", "plot", "table", "passkey", "passkey_plot"}``: URLs and the model × task rows.
     """
     logger = get_run_logger()
-    specs = fetch_models(check_inputs(config))
+    named = check_inputs(config)  # as given: model cards are updated there, not in local cache copies
+    specs = fetch_models(named)
     n_tasks = len(select_tasks(config.tasks, config.bible_samples, config.bbc_per_label, config.seed))
     logger.info("evaluating %d model(s) on %d task(s): %s", len(specs), n_tasks, ", ".join(s.label for s in specs))
     progress = Progress(len(specs) * n_tasks, "model × task", logger, every=1 / max(1, len(specs) * n_tasks))
     results = [evaluate_model(spec, config, progress) for spec in specs]  # one at a time: each fills the cores
     progress.close()
     passkey = {spec.label: passkey_model(spec, config) for spec in specs if spec.is_decoder} if config.passkey else {}
-    return write_report(config, results, passkey)
+    report = write_report(config, results, passkey)
+    for spec in named:
+        if spec.kind == "exported" and record_evaluation(spec.location, spec.label, results, passkey):
+            logger.info("%s: scores added to its model card (README.md)", spec.label)
+    return report

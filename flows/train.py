@@ -12,6 +12,7 @@ from tasks.progress import Progress
 from tasks.report import format_table
 from tasks.storage.store import open_store
 from tasks.train.base_model import resolve_base_model
+from tasks.train.card import write_model_card
 from tasks.train.config import TrainConfig
 from tasks.train.launch import launch
 from tasks.train.plots import loss_curve_png
@@ -57,10 +58,12 @@ def train(config: TrainConfig, resume: bool = False, ray_address: str | None = N
     result = launch(config, base_path, on_metrics=on_metrics, address=ray_address)
     progress.close()
     store = open_store(config.out)
-    store.write_bytes(store.path("loss.png"), loss_curve_png(history, title=f"training loss ({config.base_model})"))
+    loss_png = loss_curve_png(history, title=f"training loss ({config.base_model})")
+    store.write_bytes(store.path("loss.png"), loss_png)
+    card = write_model_card(config, history, loss_png)  # {out}/model/README.md, with its own loss.png
     table = [{k: round(v, 5) if isinstance(v, float) else v for k, v in m.items()} for m in history]
     create_table_artifact(key="training-metrics", table=table, description=f"Training of {config.out}")
-    summary = {"model": store.url("model"), "adapter": store.url("adapter"), "loss_plot": store.url("loss.png"),
+    summary = {"model": store.url("model"), "card": card, "adapter": store.url("adapter"), "loss_plot": store.url("loss.png"),
                "checkpoint": result.checkpoint.path if result.checkpoint else None,
                "first_loss": history[0]["loss"] if history else None, "last_loss": history[-1]["loss"] if history else None}
     create_markdown_artifact(key="training-summary", markdown="```\n" + format_table([summary]) + "\n```")

@@ -138,7 +138,8 @@ def _front_matter(profile: Profile, configs: dict[str, list[tuple[str, int]]], m
     return "\n".join([*lines, "---"])
 
 
-def _count_table(profile: Profile) -> list[dict]:
+def count_table(profile: Profile) -> list[dict]:
+    """Rows per language × task type, with totals (the dataset card's and the model card's table)."""
     rows = []
     for code in profile.languages:
         row = {"language": f"{code} ({LANGUAGES[code][0]})" if code in LANGUAGES else code}
@@ -255,7 +256,7 @@ def _counts(manifest: Manifest, profile: Profile) -> str:
     return "\n\n".join([
         "## Counts per task type and language",
         "Bitext rows are counted under their shard's language (one side of each pair; the other is usually English).",
-        markdown_table(_count_table(profile)),
+        markdown_table(count_table(profile)),
         "## Yield",
         ("Rows exported against examples requested, per task type. A rejected answer is one LLM answer that failed "
          "validation; its example may have succeeded on a later try."),

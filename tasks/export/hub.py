@@ -1,4 +1,5 @@
-"""Upload an exported folder to the Hugging Face hub as a dataset repository.
+"""Upload a finished folder to the Hugging Face hub: a dataset (``synthembed export``) or a model
+(``synthembed train --push-to-hub``).
 
 The token comes from the ``HF_TOKEN`` environment variable only (not a flag, so it stays out
 of shell history and process lists; not huggingface_hub's cached login, so what is used is
@@ -40,14 +41,16 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
-def upload_later(folder: Path, repo_id: str, private: bool) -> str:
+def upload_later(folder: Path, repo_id: str, private: bool, repo_type: str = "dataset") -> str:
     """The command that uploads the folder by hand."""
-    command = ["hf", "upload", repo_id, str(folder), ".", "--repo-type", "dataset"] + (["--private"] if private else [])
+    command = ["hf", "upload", repo_id, str(folder), ".", "--repo-type", repo_type] + (["--private"] if private else [])
     return shlex.join(command)
 
 
-def push_folder(folder: Path, repo_id: str, private: bool = False) -> str:
-    """Create the dataset repository if needed and upload ``folder`` in one commit; return its URL.
+def push_folder(folder: Path, repo_id: str, private: bool = False, repo_type: str = "dataset",
+                commit_message: str = "synthembed export") -> str:
+    """Create the repository (``repo_type`` "dataset" or "model") if needed and upload ``folder`` in one
+    commit; return its URL.
 
     Raises HubUnavailable with one line: why, where the folder is, and how to upload it later.
     """
@@ -55,16 +58,16 @@ def push_folder(folder: Path, repo_id: str, private: bool = False) -> str:
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
-    command = upload_later(folder, repo_id, private)
-    later = f"the dataset folder is complete at {folder}; upload it later with: {command}"
+    command = upload_later(folder, repo_id, private, repo_type)
+    later = f"the {repo_type} folder is complete at {folder}; upload it later with: {command}"
     offline = f"cannot push to the Hugging Face hub: offline mode is on (HF_HUB_OFFLINE=1); {later}"
     if huggingface_hub.constants.HF_HUB_OFFLINE:
         raise HubUnavailable(offline)
     api = HfApi(token=os.environ.get(TOKEN_ENV) or False)  # False: never a cached login
     try:
-        repo = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-        api.upload_folder(repo_id=repo.repo_id, folder_path=folder, repo_type="dataset",
-                          commit_message="synthembed export")
+        repo = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        api.upload_folder(repo_id=repo.repo_id, folder_path=folder, repo_type=repo_type,
+                          commit_message=commit_message)
     except OfflineModeIsEnabled:
         raise HubUnavailable(offline) from None
     except HfHubHTTPError as exc:
