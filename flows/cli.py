@@ -42,6 +42,7 @@ from tasks.synth.lengths import LengthPolicy
 from tasks.synth.llm import LLMClient, LLMSettings, LLMUnavailable
 from tasks.synth.run import retry_plan
 from tasks.synth.summary import filter_table, shard_table, task_type_table
+from tasks.train.config import ATTENTION_IMPLEMENTATIONS
 
 SETTINGS: Settings  # environment + synthembed.toml: the defaults of every command (read in main)
 
@@ -149,36 +150,53 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="store URL for checkpoints and the model, e.g. file://./models/m1")
     p.add_argument("--batch-size", type=int, default=32, help="contrastive batch over all workers (default: 32)")
     p.add_argument("--mini-batch-size", type=int, default=8, help="rows per forward pass, GradCache (default: 8)")
+    p.add_argument("--mini-batch-tokens", type=int, help="and at most this many padded tokens per forward pass "
+                   "(rows x the longest row; texts are sorted by length first; default: rows only)")
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--learning-rate", type=float, default=1e-4)
     p.add_argument("--warmup-steps", type=int, default=10)
     p.add_argument("--max-length", type=int, default=512)
     p.add_argument("--lora-rank", type=int, default=16)
     p.add_argument("--temperature", type=float, default=0.02)
+    p.add_argument("--false-negative-margin", type=float,
+                   help="mask a negative scoring above cos(query, positive) - MARGIN, by the model's own "
+                   "scores (e.g. 0.05; default: off)")
+    p.add_argument("--same-task-type-batches", action="store_true",
+                   help="draw every batch from one synthesis task type")
     p.add_argument("--gradient-checkpointing", action="store_true")
     p.add_argument("--num-workers", type=int, default=1)
     p.add_argument("--use-gpu", action="store_true")
-    p.add_argument("--cpus-per-worker", type=float, default=1.0)
+    p.add_argument("--attn-implementation", choices=ATTENTION_IMPLEMENTATIONS,
+                   help="attention kernels (default: flash_attention_2 where installed on GPU, else sdpa)")
+    p.add_argument("--cpus-per-worker", type=float, help="CPUs (and torch threads) per worker "
+                   "(default: the Ray cluster's CPUs shared by the workers)")
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint under --out")
+    p.add_argument("--extend-steps", action="store_true",
+                   help="with --resume: allow more --steps than the run planned; its lr decay is re-planned "
+                   "from the last step's lr to 0 at the new total")
     p.add_argument("--ray-address", default=SETTINGS.ray_address, help="join this Ray cluster (default: local Ray on 127.0.0.1)")
+    p.add_argument("--push-to-hub", metavar="REPO", help="then upload {out}/model as hub model OWNER/NAME (token: $HF_TOKEN)")
 
 
 def train_command(args: argparse.Namespace) -> int:
+    from tasks.export.hub import HubUnavailable, check_repo_id
     from tasks.train.config import TrainConfig
     from tasks.train.preflight import check_training_inputs
 
     try:
+        repo_id = check_repo_id(args.push_to_hub) if args.push_to_hub else None
         config = TrainConfig(
             data=_csv(args.data),
             data_weights=[float(w) for w in args.data_weights.split(",")] if args.data_weights else None,
             base_model=args.base_model, out=args.out, batch_size=args.batch_size,
-            mini_batch_size=args.mini_batch_size, steps=args.steps, learning_rate=args.learning_rate,
-            warmup_steps=args.warmup_steps, max_length=args.max_length, lora_rank=args.lora_rank,
-            temperature=args.temperature, gradient_checkpointing=args.gradient_checkpointing,
+            mini_batch_size=args.mini_batch_size, mini_batch_tokens=args.mini_batch_tokens, steps=args.steps,
+            learning_rate=args.learning_rate, warmup_steps=args.warmup_steps, max_length=args.max_length,
+            lora_rank=args.lora_rank, temperature=args.temperature, gradient_checkpointing=args.gradient_checkpointing,
+            attn_implementation=args.attn_implementation, false_negative_margin=args.false_negative_margin, same_task_type_batches=args.same_task_type_batches,
             num_workers=args.num_workers, use_gpu=args.use_gpu, cpus_per_worker=args.cpus_per_worker,
-            checkpoint_every=args.checkpoint_every, seed=args.seed,
+            checkpoint_every=args.checkpoint_every, seed=args.seed, extend_steps=args.extend_steps,
         )
         pairs = check_training_inputs(config, resume=args.resume)  # before Ray or a model starts
     except (ValueError, *USER_ERRORS) as exc:
@@ -189,8 +207,16 @@ def train_command(args: argparse.Namespace) -> int:
 
     summary = train(config, resume=args.resume, ray_address=args.ray_address)
     print(format_table([{"first_loss": summary["first_loss"], "last_loss": summary["last_loss"]}]))
-    for key in ("model", "adapter", "loss_plot", "checkpoint"):
+    for key in ("model", "card", "adapter", "loss_plot", "checkpoint"):
         print(f"{key + ':':11} {summary[key]}")
+    if repo_id:  # after the model and its card are stored: a failed push leaves them as they are
+        from tasks.train.hub import push_model
+
+        try:
+            print(f"{'hub:':11} {push_model(summary['model'], repo_id)}")
+        except HubUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

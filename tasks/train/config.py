@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 
 from tasks.storage.store import absolute_url
 
+ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flash_attention_3")
+
 
 @dataclass
 class TrainConfig:
@@ -33,11 +35,17 @@ class TrainConfig:
     data_weights: list[float] | None = None  # mixing weight per run (default: by size)
     batch_size: int = 32  # contrastive batch over all workers (paper: 2048)
     mini_batch_size: int = 8  # rows per forward pass (GradCache)
+    mini_batch_tokens: int | None = None  # and at most this many padded tokens (rows x longest row) per pass
+    no_grad_scale: int = 2  # GradCache's first, gradient-free pass runs mini-batches this many times larger
     steps: int = 100  # optimizer steps (paper: < 1k)
     learning_rate: float = 1e-4
     warmup_steps: int = 10  # then linear decay to 0 (paper: 100 warmup)
     weight_decay: float = 0.1
     temperature: float = 0.02  # InfoNCE τ
+    # Mask a negative n of query q when cos(q, n) > cos(q, positive) - margin, by the model's own
+    # scores (GISTEmbedLoss's sign: 0.05 also masks negatives within 0.05 below the positive); None: off.
+    false_negative_margin: float | None = None
+    same_task_type_batches: bool = False  # every batch from one synthesis task type (NV-Embed, FlagEmbedding)
     max_length: int = 512  # tokens per text, EOS included
     lora_rank: int = 16
     lora_alpha: int = 32
@@ -48,11 +56,13 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 1
     use_gpu: bool = False
-    cpus_per_worker: float = 1.0
+    cpus_per_worker: float | None = None  # default: the cluster's CPUs shared evenly by the workers
+    attn_implementation: str | None = None  # default: flash_attention_2 where installed on GPU, else sdpa
     checkpoint_every: int = 50  # steps between checkpoints (the last step always checkpoints)
     keep_checkpoints: int = 2
     max_failures: int = 2  # worker losses survived by resuming from the last checkpoint
     query_instruction: str = "Given a web search query, retrieve relevant passages that answer the query"
+    extend_steps: bool = False  # a resume may raise `steps`; the decay is re-planned (tasks/train/schedule.py)
     extra: dict = field(default_factory=dict)  # free-form notes stored with checkpoints
 
     def __post_init__(self) -> None:
@@ -80,11 +90,24 @@ class TrainConfig:
             raise ValueError(f"batch_size {self.batch_size} must divide evenly over {self.num_workers} workers")
         if not 1 <= self.mini_batch_size:
             raise ValueError(f"mini_batch_size must be at least 1, got {self.mini_batch_size}")
+        if self.mini_batch_tokens is not None and self.mini_batch_tokens < self.max_length:
+            raise ValueError(f"mini_batch_tokens must be at least max_length ({self.max_length}, one longest "
+                             f"row), got {self.mini_batch_tokens}")
+        if self.no_grad_scale < 1:
+            raise ValueError(f"no_grad_scale must be at least 1, got {self.no_grad_scale}")
+        if self.cpus_per_worker is not None and self.cpus_per_worker <= 0:
+            raise ValueError(f"cpus_per_worker must be > 0, got {self.cpus_per_worker}")
+        if self.attn_implementation not in (None, *ATTENTION_IMPLEMENTATIONS):
+            raise ValueError(f"attn_implementation must be one of {', '.join(ATTENTION_IMPLEMENTATIONS)}, "
+                             f"got {self.attn_implementation!r}")
         for name in ("steps", "max_length", "lora_rank", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.warmup_steps < 0 or self.temperature <= 0 or self.learning_rate <= 0:
             raise ValueError("warmup_steps must be >= 0, temperature and learning_rate > 0")
+        if self.false_negative_margin is not None and not -1 <= self.false_negative_margin <= 1:  # NaN fails too
+            raise ValueError("false_negative_margin must be between -1 and 1 (cosine units), "
+                             f"got {self.false_negative_margin}")
         return self
 
     def to_dict(self) -> dict:

@@ -29,8 +29,10 @@ more than saving the weights, because sentence-transformers 6.2 tokenizes differ
   template when it has one (SmolLM2's would end every input in ``<|im_end|>\\n``, and last-token
   pooling would pool a newline). The text-only modality is pinned in ``sentence_bert_config.json``
   and the template is left out of the folder.
-* Padding side: saved as given (default left; transformers 5 saves it only as an init
-  argument). ST's last-token pooling reads the last 1 of the attention mask, so either side works.
+* Padding side: saved as given (default right; transformers 5 saves it only as an init
+  argument). ST's last-token pooling reads the last 1 of the attention mask, so either side works,
+  but ST passes no position ids, so transformers numbers the columns: with right padding every
+  row's tokens sit at 0, 1, 2, … as in training (:meth:`EmbeddingModel.forward`), whatever its batch.
 * Prompts: ``"query"`` is ``format_query(query_instruction, "")`` ("Instruct: …\\nQuery: "), ST
   prepends it as plain text; ``"document"`` is empty; no default prompt; cosine similarity.
 """
@@ -43,6 +45,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import torch
 from peft import PeftModel
 
 from tasks.train.model import EmbeddingModel
@@ -120,13 +123,36 @@ def check_exported_tokenizer(path: str | Path, tokenizer, max_length: int, paddi
             )
 
 
+def merge_in_float32(model: EmbeddingModel) -> EmbeddingModel:
+    """Fold LoRA into the base weights in float32, then cast back to the base's dtype.
+
+    A merge in bf16 arithmetic rounds ``BA`` to bf16 before adding it, then rounds the sum: an
+    error of the size of small LoRA updates. In float32 the one rounding left is the final cast.
+    (peft 0.21's in-place add already promotes to float32 on this path; the explicit cast keeps
+    the export independent of how a peft version casts its delta.)
+    """
+    dtype = next(model.backbone.parameters()).dtype
+    merged = model.float().merge_and_unload()
+    merged.backbone.to(dtype)
+    return merged
+
+
+def check_exported_vectors(st, expected, half_precision: bool) -> None:
+    """The exported folder must embed the probe texts as training did (cosine within rounding)."""
+    actual = st.encode(PROBE_TEXTS, convert_to_tensor=True).float().cpu()
+    worst = float(1 - torch.nn.functional.cosine_similarity(actual, expected.float(), dim=1).min())
+    if worst > (5e-3 if half_precision else 1e-5):
+        raise RuntimeError(f"the exported model's vectors differ from training's (1 - cosine = {worst:.2e} for a "
+                           "probe text): the export is not the trained model")
+
+
 def export_sentence_transformer(
     model: EmbeddingModel,
     tokenizer,
     out_dir: str | Path,
     query_instruction: str,
     max_length: int = 512,
-    padding_side: PaddingSide = "left",
+    padding_side: PaddingSide = "right",
     overwrite: bool = False,
 ) -> Path:
     """Write ``model`` as a folder that ``SentenceTransformer(out_dir)`` loads; return ``out_dir``.
@@ -161,7 +187,8 @@ def export_sentence_transformer(
     # Staging beside out_dir (the same file system), so the final step is a rename.
     with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent) as staging:
         backbone_dir, st_dir = Path(staging) / "backbone", Path(staging) / "sentence-transformer"
-        backbone = model.merge_and_unload().backbone
+        expected = model.encode(PROBE_TEXTS, tokenizer, max_length=max_length)  # training's vectors, pre-merge
+        backbone = merge_in_float32(model).backbone
         backbone.save_pretrained(backbone_dir)
         exported_tokenizer.save_pretrained(backbone_dir)
 
@@ -177,6 +204,7 @@ def export_sentence_transformer(
         )
         st.save(str(st_dir), create_model_card=False)  # a model card would look up the base model online
         check_exported_tokenizer(st_dir, tokenizer, max_length, padding_side)
+        check_exported_vectors(st, expected, half_precision=backbone.dtype in (torch.bfloat16, torch.float16))
 
         if out_dir.exists():
             shutil.rmtree(out_dir)

@@ -12,14 +12,22 @@ mini-batch at a time.
 * Step 3: re-embed each mini-batch with grad and backpropagate the cached gradient slice
   (the chain rule); parameter gradients accumulate in ``.grad``.
 
-The price is a second forward pass. Step 3 must reproduce Step 1's embeddings exactly, so
-each mini-batch's RNG state (CPU and CUDA) is recorded in Step 1 and restored in Step 3:
-dropout draws the same masks. Under DDP, wrap all but the last Step-3 backward in
-``model.no_sync()`` (not done here) to all-reduce gradients once.
+Padding-free: each side is sorted by length and cut by rows *and* padded tokens
+(:mod:`tasks.train.mini_batches`); every mini-batch is trimmed to its own longest row and the
+embeddings are put back in order, so a 20-token query is not run at a 500-token document's
+width. Two forward passes are saved where they can be: Step 1 may run larger mini-batches
+(``no_grad_scale``; it keeps no activations), and the last mini-batch of Step 1 keeps its graph,
+which Step 3 backpropagates instead of embedding it again.
+
+Step 3 must reproduce Step 1's embeddings exactly, so with dropout each mini-batch's RNG
+state (CPU and the current CUDA device) is recorded in Step 1 and restored in Step 3: dropout
+draws the same masks (and Step 1 keeps Step 3's mini-batches). Under DDP, wrap all but the last
+Step-3 backward in ``model.no_sync()`` (not done here) to all-reduce gradients once.
 
 Inputs: ``embed(batch) -> (b, H)`` maps a dict of tensors with b rows to embeddings;
 ``query_inputs`` has B rows, ``document_inputs`` B + B*k rows (the positives, then hard
-negatives; see :mod:`tasks.train.info_nce`).
+negatives; see :mod:`tasks.train.info_nce`). With an ``attention_mask`` among the inputs,
+rows are sorted and trimmed; without one, mini-batches are consecutive row slices.
 
 >>> _ = torch.manual_seed(0)
 >>> encoder = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Dropout(0.1), torch.nn.Linear(16, 4))
@@ -31,70 +39,55 @@ negatives; see :mod:`tasks.train.info_nce`).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from typing import Callable, Iterator
 
 import torch
 
 from tasks.train.info_nce import check_pair_layout, info_nce_loss
+from tasks.train.mini_batches import Inputs, MiniBatch, in_order, plan_for, row_count, take
 
-Inputs = Mapping[str, torch.Tensor]
 Embed = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class RngState:
-    """The CPU and CUDA random states at one moment, to replay a forward pass's dropout."""
+    """The CPU random state and the current CUDA device's, to replay a forward pass's dropout."""
 
     def __init__(self) -> None:
         self.cpu = torch.get_rng_state()
-        # All CUDA devices: the model may sit on a device the inputs are not on yet.
-        self.cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        # Only the device the model runs on: capturing all visible GPUs costs a sync on each.
+        self.cuda_device = torch.cuda.current_device() if torch.cuda.is_initialized() else None
+        self.cuda = torch.cuda.get_rng_state(self.cuda_device) if self.cuda_device is not None else None
 
     @contextmanager
     def replay(self) -> Iterator[None]:
         """Run the block from this state; the surrounding random state is left as it was."""
-        devices = list(range(len(self.cuda))) if self.cuda is not None else []
+        devices = [self.cuda_device] if self.cuda_device is not None else []
         with torch.random.fork_rng(devices=devices):
             torch.set_rng_state(self.cpu)
             if self.cuda is not None:
-                torch.cuda.set_rng_state_all(self.cuda)
+                torch.cuda.set_rng_state(self.cuda, self.cuda_device)
             yield
 
 
-def rows_of(inputs: Inputs, name: str) -> int:
-    """The number of rows shared by every tensor in ``inputs``."""
-    if not inputs:
-        raise ValueError(f"{name} is empty")
-    sizes = {key: value.shape[0] for key, value in inputs.items()}
-    if len(set(sizes.values())) != 1:
-        raise ValueError(f"{name} tensors disagree on the batch size: {sizes}")
-    return next(iter(sizes.values()))
+def _checked(embed: Embed, inputs: Inputs, batch: MiniBatch) -> torch.Tensor:
+    embeddings = embed(take(inputs, batch))
+    if embeddings.dim() != 2 or embeddings.shape[0] != len(batch.rows):
+        raise ValueError(f"embed must return (rows, hidden) embeddings, got {tuple(embeddings.shape)} "
+                         f"for {len(batch.rows)} rows")
+    return embeddings
 
 
-def mini_batches(inputs: Inputs, mini_batch_size: int) -> list[dict[str, torch.Tensor]]:
-    """Consecutive row slices of ``inputs``; the last may be smaller."""
-    total = rows_of(inputs, "inputs")
-    return [{key: value[start:start + mini_batch_size] for key, value in inputs.items()}
-            for start in range(0, total, mini_batch_size)]
-
-
-def embed_without_grad(embed: Embed, inputs: Inputs, mini_batch_size: int) -> tuple[torch.Tensor, list[RngState]]:
-    """Step 1: (N rows of inputs) -> (N, H) embeddings, plus the RNG state before each mini-batch."""
+def embed_without_grad(embed: Embed, inputs: Inputs, plan: list[MiniBatch],
+                       record_rng: bool = True) -> tuple[list[torch.Tensor], list[RngState | None]]:
+    """Step 1: each mini-batch's (b, H) embeddings without autograd state, and the RNG state before it."""
     chunks, states = [], []
     with torch.no_grad():
-        for batch in mini_batches(inputs, mini_batch_size):
-            states.append(RngState())
-            chunks.append(_checked(embed, batch))  # (b, H), b <= mini_batch_size
-    return torch.cat(chunks), states
-
-
-def _checked(embed: Embed, batch: Inputs) -> torch.Tensor:
-    embeddings = embed(dict(batch))
-    if embeddings.dim() != 2 or embeddings.shape[0] != rows_of(batch, "mini-batch"):
-        raise ValueError(f"embed must return (rows, hidden) embeddings, got {tuple(embeddings.shape)} "
-                         f"for {rows_of(batch, 'mini-batch')} rows")
-    return embeddings
+        for batch in plan:
+            states.append(RngState() if record_rng else None)
+            chunks.append(_checked(embed, inputs, batch))
+    return chunks, states
 
 
 def loss_and_embedding_grads(loss_fn: LossFn, q: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -106,13 +99,13 @@ def loss_and_embedding_grads(loss_fn: LossFn, q: torch.Tensor, d: torch.Tensor) 
     return loss.detach(), grad_q, grad_d
 
 
-def backward_through_embed(embed: Embed, inputs: Inputs, embedding_grads: torch.Tensor,
-                           rng_states: list[RngState], mini_batch_size: int) -> None:
-    """Step 3: re-embed each mini-batch with grad and backpropagate its slice of the cached (N, H) gradient."""
-    for batch, grad, state in zip(mini_batches(inputs, mini_batch_size), embedding_grads.split(mini_batch_size),
-                                  rng_states, strict=True):
-        with state.replay():  # the same dropout masks as in Step 1
-            embeddings = embed(batch)  # (b, H), now with a graph through the encoder
+def backward_through_embed(embed: Embed, inputs: Inputs, embedding_grads: torch.Tensor, plan: list[MiniBatch],
+                           rng_states: list[RngState | None]) -> None:
+    """Step 3: re-embed each mini-batch with grad and backpropagate its rows of the cached (N, H) gradient."""
+    for batch, state in zip(plan, rng_states, strict=True):
+        with state.replay() if state is not None else nullcontext():  # the same dropout masks as in Step 1
+            embeddings = _checked(embed, inputs, batch)  # (b, H), now with a graph through the encoder
+        grad = embedding_grads[torch.tensor(batch.rows, device=embedding_grads.device)]
         torch.autograd.backward(embeddings, grad_tensors=grad)  # accumulates into the parameters' .grad
 
 
@@ -122,6 +115,8 @@ def grad_cache_step(
     document_inputs: Inputs,
     mini_batch_size: int,
     loss_fn: LossFn = info_nce_loss,
+    mini_batch_tokens: int | None = None,
+    no_grad_scale: int = 1,
 ) -> torch.Tensor:
     """Accumulate the parameter gradients of ``loss_fn`` over the full batch; return the loss (detached).
 
@@ -129,30 +124,64 @@ def grad_cache_step(
         embed: maps a dict of (b, ...) tensors to (b, H) embeddings, e.g. ``lambda b: model(**b)``.
         query_inputs: B rows, e.g. ``{"input_ids": (B, L), "attention_mask": (B, L)}``.
         document_inputs: B + B*k rows: the B positives, then the hard negatives.
-        mini_batch_size: rows per forward pass; memory scales with it, the result does not.
+        mini_batch_size: most rows per forward pass with grad; memory follows it, the result does not.
         loss_fn: ``(q, d) -> scalar``; :func:`tasks.train.info_nce.global_info_nce_loss` for
             negatives from all workers.
+        mini_batch_tokens: most padded tokens (rows × longest row) per forward pass with grad.
+        no_grad_scale: Step 1 runs mini-batches this many times larger (it keeps no activations).
+            Only for a forward pass without dropout: different batching draws different masks,
+            so Step 3 could not replay them (:func:`has_dropout` tells).
 
     The caller zeroes gradients before and steps the optimizer after, as with ``loss.backward()``.
     """
-    if mini_batch_size < 1:
-        raise ValueError(f"mini_batch_size must be >= 1, got {mini_batch_size}")
-    rows = (rows_of(query_inputs, "query_inputs"), rows_of(document_inputs, "document_inputs"))
-    check_pair_layout(*rows)
-    if max(rows) <= mini_batch_size:  # it all fits one pass: the plain step, without the second forward
-        q, d = _checked(embed, query_inputs), _checked(embed, document_inputs)
-        loss = loss_fn(q, d)
+    if no_grad_scale < 1:
+        raise ValueError(f"no_grad_scale must be >= 1, got {no_grad_scale}")
+    check_pair_layout(row_count(query_inputs, "query_inputs"), row_count(document_inputs, "document_inputs"))
+    q_plan = plan_for(query_inputs, mini_batch_size, mini_batch_tokens)
+    d_plan = plan_for(document_inputs, mini_batch_size, mini_batch_tokens)
+    if len(q_plan) == len(d_plan) == 1:  # it all fits one pass: the plain step, without the second forward
+        loss = loss_fn(in_order([_checked(embed, query_inputs, q_plan[0])], q_plan),
+                       in_order([_checked(embed, document_inputs, d_plan[0])], d_plan))
         loss.backward()
         return loss.detach()
 
-    # Step 1: embeddings without activations. q: (B, H), d: (B + B*k, H).
-    q, q_states = embed_without_grad(embed, query_inputs, mini_batch_size)
-    d, d_states = embed_without_grad(embed, document_inputs, mini_batch_size)
+    # Step 1: embeddings without activations, in larger mini-batches where replay allows. The last
+    # Step-3 mini-batch is embedded once, with grad: Step 3 starts from the graph kept here.
+    def step1_plan(inputs: Inputs, plan: list[MiniBatch]) -> list[MiniBatch]:
+        if no_grad_scale == 1:
+            return plan
+        rows = [i for batch in plan for i in batch.rows]
+        tokens = mini_batch_tokens * no_grad_scale if mini_batch_tokens else None
+        return plan_for(inputs, mini_batch_size * no_grad_scale, tokens, rows=rows)
+
+    record_rng = no_grad_scale == 1
+    kept = d_plan[-1]
+    q_plan_1, d_plan_1 = step1_plan(query_inputs, q_plan), step1_plan(document_inputs, d_plan[:-1])
+    q_chunks, q_states = embed_without_grad(embed, query_inputs, q_plan_1, record_rng)
+    d_chunks, d_states = embed_without_grad(embed, document_inputs, d_plan_1, record_rng)
+    kept_embeddings = _checked(embed, document_inputs, kept)  # (b, H) with its graph
+    q = in_order(q_chunks, q_plan_1)  # (B, H)
+    d = in_order(d_chunks + [kept_embeddings.detach()], d_plan_1 + [kept])  # (B + B*k, H)
 
     # Step 2: loss over the whole batch; grad_q: (B, H), grad_d: (B + B*k, H).
     loss, grad_q, grad_d = loss_and_embedding_grads(loss_fn, q, d)
 
-    # Step 3: chain rule through the encoder, one mini-batch at a time.
-    backward_through_embed(embed, query_inputs, grad_q, q_states, mini_batch_size)
-    backward_through_embed(embed, document_inputs, grad_d, d_states, mini_batch_size)
+    # Step 3: chain rule through the encoder, one mini-batch at a time; the kept graph first.
+    torch.autograd.backward(kept_embeddings, grad_tensors=grad_d[torch.tensor(kept.rows, device=grad_d.device)])
+    backward_through_embed(embed, document_inputs, grad_d, d_plan[:-1], d_states if record_rng else [None] * len(d_plan[:-1]))
+    backward_through_embed(embed, query_inputs, grad_q, q_plan, q_states if record_rng else [None] * len(q_plan))
     return loss
+
+
+def has_dropout(module: torch.nn.Module) -> bool:
+    """Whether ``module`` draws random numbers in its forward pass (a dropout layer with p > 0 in training mode,
+    or an attention dropout in a Hugging Face config)."""
+    if not module.training:
+        return False
+    for child in module.modules():
+        if isinstance(child, torch.nn.modules.dropout._DropoutNd) and child.p > 0:
+            return True
+        config = getattr(child, "config", None)
+        if config is not None and float(getattr(config, "attention_dropout", 0.0) or 0.0) > 0:
+            return True
+    return False

@@ -83,6 +83,18 @@ def has_checkpoints(out_url: str) -> bool:
     return store.fs.exists(root) and any(is_checkpoint_dir(p) for p in store.fs.ls(root, detail=False))
 
 
+def cpus_per_worker(cluster_cpus: float, num_workers: int) -> int:
+    """The CPUs each worker gets by default: the cluster's, shared evenly (at least one).
+
+    A Ray Train worker runs ``torch.set_num_threads`` with this many threads; Ray's own default
+    of one CPU per worker leaves the other cores of a machine idle.
+
+    >>> cpus_per_worker(2, 1), cpus_per_worker(16, 3), cpus_per_worker(1, 2)
+    (2, 5, 1)
+    """
+    return max(1, int(cluster_cpus // num_workers))
+
+
 def launch(config: TrainConfig, base_path: str, on_metrics: Callable[[dict], None] | None = None,
            address: str | None = None):
     """Run training to the end (or failure); return Ray Train's ``Result``.
@@ -99,10 +111,12 @@ def launch(config: TrainConfig, base_path: str, on_metrics: Callable[[dict], Non
     started_local = connect_ray(address, num_cpus=None if address else max(os.cpu_count() or 1, config.num_workers))
     metrics: Queue = Queue()
     storage_path, storage_filesystem = storage_for(config.out)
-    resources = {"CPU": config.cpus_per_worker} | ({"GPU": 1} if config.use_gpu else {})
+    cpus = config.cpus_per_worker or cpus_per_worker(ray.cluster_resources().get("CPU", 1), config.num_workers)
+    resources = {"CPU": cpus} | ({"GPU": 1} if config.use_gpu else {})
     trainer = TorchTrainer(
         train_func,
-        train_loop_config={**config.to_dict(), "_base_path": base_path, "_metrics_queue": metrics},
+        train_loop_config={**config.to_dict(), "cpus_per_worker": cpus, "_base_path": base_path,
+                           "_metrics_queue": metrics},
         scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
                                      resources_per_worker=resources),
         run_config=RunConfig(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tasks.train.export import export_sentence_transformer, load_exported, save_adapter
+from tasks.train.export import export_sentence_transformer, load_exported, merge_in_float32, save_adapter
 from tasks.train.model import EmbeddingModel, apply_lora
 from tasks.train.text import format_query, tokenize_with_eos
 from tests.support.offline import no_network
@@ -108,14 +108,15 @@ def test_sentence_transformers_feeds_the_training_tokens_ending_in_eos_without_a
     tokenizer, eos = smollm2["tokenizer"], smollm2["tokenizer"].eos_token_id
     long_text = " ".join(DOCUMENTS * 60)  # > 512 tokens: truncated, EOS kept
     texts = [format_query(TASK, QUERIES[0]), DOCUMENTS[0], long_text]
-    expected = tokenize_with_eos(tokenizer, texts, max_length=512, padding_side="left")
+    expected = tokenize_with_eos(tokenizer, texts, max_length=512, padding_side="right")
 
     features = st.preprocess([QUERIES[0]], prompt=st.prompts["query"])
-    assert features["input_ids"].tolist() == expected["input_ids"][:1, -features["input_ids"].shape[1]:].tolist()
+    assert features["input_ids"].tolist() == expected["input_ids"][:1, :features["input_ids"].shape[1]].tolist()
     features = st.preprocess(texts)
     assert torch.equal(features["input_ids"], expected["input_ids"])
     assert torch.equal(features["attention_mask"], expected["attention_mask"])
-    assert features["input_ids"].shape[1] == 512 and bool((features["input_ids"][:, -1] == eos).all())
+    last = features["attention_mask"].sum(dim=1) - 1  # right padding: each row's EOS ends its real tokens
+    assert features["input_ids"].shape[1] == 512 and bool((features["input_ids"].gather(1, last[:, None]) == eos).all())
     assert tokenizer.convert_tokens_to_ids("<|im_start|>") not in features["input_ids"].tolist()[1]
 
 
@@ -132,7 +133,7 @@ def test_the_folder_holds_the_sentence_transformers_configuration(smollm2):
     assert config["prompts"] == {"query": f"Instruct: {TASK}\nQuery: ", "document": ""}
     assert config["default_prompt_name"] is None and config["similarity_fn_name"] == "cosine"
     tokenizer_config = read("tokenizer_config.json")
-    assert tokenizer_config["padding_side"] == "left" and tokenizer_config["model_max_length"] == 512
+    assert tokenizer_config["padding_side"] == "right" and tokenizer_config["model_max_length"] == 512
     assert tokenizer_config.get("chat_template") is None and not (folder / "chat_template.jinja").exists()
     assert read("config.json")["architectures"] == ["LlamaModel"] and not (folder / "adapter_config.json").exists()
 
@@ -223,3 +224,31 @@ def test_a_tokenizer_without_eos_is_rejected(tmp_path):
 def test_a_model_without_adapter_has_none_to_save(tmp_path, tokenizer):
     with pytest.raises(ValueError, match="no LoRA adapter"):
         save_adapter(EmbeddingModel(tiny_llama(len(tokenizer))), tmp_path / "adapter")
+
+
+def test_a_bf16_model_is_merged_in_float32_and_saved_in_bf16(tokenizer):
+    """The merged weight is W + BA rounded to bf16 once (a merge in bf16 arithmetic would round BA first)."""
+    model = _randomize_lora(EmbeddingModel(apply_lora(tiny_llama(len(tokenizer)), rank=4, alpha=8)), std=0.02)
+    for name, parameter in model.backbone.named_parameters():
+        if "lora_" not in name:
+            parameter.data = parameter.data.bfloat16()  # a bf16 base under float32 adapters, as trained on GPU
+    layer = model.backbone.base_model.model.layers[0].self_attn.q_proj
+    once = (layer.base_layer.weight.float() + layer.get_delta_weight("default").float()).bfloat16()
+
+    merged = merge_in_float32(model).backbone.layers[0].self_attn.q_proj.weight
+    assert merged.dtype == torch.bfloat16 and torch.equal(merged, once)
+    twice = (layer.base_layer.weight + layer.get_delta_weight("default").bfloat16()).bfloat16()
+    assert not torch.equal(twice, once)  # the control: rounding BA to bf16 first gives other weights
+
+
+def test_an_export_whose_vectors_differ_from_training_is_refused(tmp_path, tokenizer, monkeypatch):
+    import tasks.train.export as export
+
+    def drop_the_adapter(model):  # a broken merge: the base weights without the LoRA update
+        model.backbone = model.backbone.unload()
+        return model
+
+    monkeypatch.setattr(export, "merge_in_float32", drop_the_adapter)
+    with pytest.raises(RuntimeError, match="differ from training's"):
+        export_sentence_transformer(_tiny_model(tokenizer), tokenizer, tmp_path / "st", TASK, max_length=16)
+    assert not (tmp_path / "st").exists()

@@ -16,9 +16,9 @@ from tests.train.test_distributed import LOCAL_BATCH, WORLD_SIZE, _encoder, _loc
 def _ray_worker(config: dict) -> None:
     import ray.train
 
+    from tasks.train.collectives import sum_gradients
     from tasks.train.grad_cache import grad_cache_step
     from tasks.train.info_nce import global_info_nce_loss
-    from tasks.train.loop import sum_gradients
 
     rank = ray.train.get_context().get_world_rank()
     torch.set_num_threads(1)
@@ -28,7 +28,7 @@ def _ray_worker(config: dict) -> None:
     loss = grad_cache_step(lambda b: encoder(b["x"]), queries, documents, mini_batch_size=2,
                            loss_fn=global_info_nce_loss)
     params = list(encoder.parameters())
-    sum_gradients(params)
+    sum_gradients(params, torch.device("cpu"))
     metrics = {"loss": float(loss), "grads": [g for p in params for g in p.grad.reshape(-1).tolist()]}
     with tempfile.TemporaryDirectory() as folder:  # Ray Train v2 returns metrics with a checkpoint
         Path(folder, "metrics.json").write_text(json.dumps(metrics))
