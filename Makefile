@@ -64,7 +64,7 @@ bench-dedup: setup
 	$(BIN)/python tests/bench/bench_dedup.py
 
 # Evaluation encoding (SmolLM2-135M exported, MiniLM) vs plain SentenceTransformer.encode on the
-# three Bible tasks' inputs, with and without one memo across tasks (~6 min).
+# three Bible tasks' inputs, with and without one memo across tasks (~4 min).
 bench-encode: setup
 	$(BIN)/python tests/bench/bench_encode.py
 
