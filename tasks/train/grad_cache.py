@@ -100,9 +100,12 @@ def loss_and_embedding_grads(loss_fn: LossFn, q: torch.Tensor, d: torch.Tensor) 
 
 
 def backward_through_embed(embed: Embed, inputs: Inputs, embedding_grads: torch.Tensor, plan: list[MiniBatch],
-                           rng_states: list[RngState | None]) -> None:
-    """Step 3: re-embed each mini-batch with grad and backpropagate its rows of the cached (N, H) gradient."""
-    for batch, state in zip(plan, rng_states, strict=True):
+                           rng_states: list[RngState | None] | None) -> None:
+    """Step 3: re-embed each mini-batch with grad and backpropagate its rows of the cached (N, H) gradient.
+
+    ``rng_states``: Step 1's state before each mini-batch, or None for a forward without dropout.
+    """
+    for batch, state in zip(plan, rng_states or [None] * len(plan), strict=True):
         with state.replay() if state is not None else nullcontext():  # the same dropout masks as in Step 1
             embeddings = _checked(embed, inputs, batch)  # (b, H), now with a graph through the encoder
         grad = embedding_grads[torch.tensor(batch.rows, device=embedding_grads.device)]
@@ -168,8 +171,8 @@ def grad_cache_step(
 
     # Step 3: chain rule through the encoder, one mini-batch at a time; the kept graph first.
     torch.autograd.backward(kept_embeddings, grad_tensors=grad_d[torch.tensor(kept.rows, device=grad_d.device)])
-    backward_through_embed(embed, document_inputs, grad_d, d_plan[:-1], d_states if record_rng else [None] * len(d_plan[:-1]))
-    backward_through_embed(embed, query_inputs, grad_q, q_plan, q_states if record_rng else [None] * len(q_plan))
+    backward_through_embed(embed, document_inputs, grad_d, d_plan[:-1], d_states if record_rng else None)
+    backward_through_embed(embed, query_inputs, grad_q, q_plan, q_states if record_rng else None)
     return loss
 
 
