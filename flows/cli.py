@@ -365,7 +365,10 @@ def _config_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["show"])
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
+    """The whole command line; its defaults come from ``settings`` (read now when not given)."""
+    global SETTINGS
+    SETTINGS = settings if settings is not None else Settings()
     parser = argparse.ArgumentParser(prog="synthembed", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _synthesize_parser(sub)
@@ -588,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the settings ({config_file()} or SYNTHEMBED_* variables) are invalid: {one_line(exc)}",
               file=sys.stderr)
         return 2
-    args = build_parser().parse_args(argv)
+    args = build_parser(SETTINGS).parse_args(argv)
     if args.command == "synthesize":
         return synthesize_command(args)
     if args.command == "retry":
