@@ -5,11 +5,18 @@ one per example). A new part is admitted while fewer than ``target`` requests ar
 the brainstorms of later parts overlap the generations of earlier ones and the backend's
 concurrency stays full until the very last part.
 
+Each admitted part holds a :class:`Ticket` for its ready requests; releasing the ticket gives
+back whatever the part did not finish, so a part that fails half-way (its store went away)
+cannot keep the room it was admitted with and stall every later part.
+
 >>> import asyncio
 >>> gate = Admission(target=8)
->>> asyncio.run(gate.admit(5)), gate.ready
-(True, 5)
->>> gate.done(5); gate.ready
+>>> ticket = asyncio.run(gate.admit(5))
+>>> gate.ready
+5
+>>> ticket.done(2); gate.ready
+3
+>>> ticket.release(); gate.ready  # the part ended: its 3 unfinished requests are given back
 0
 """
 
@@ -29,16 +36,16 @@ class Admission:
         self._room.set()
         self._queue = asyncio.Lock()
 
-    async def admit(self, requests: int) -> bool:
-        """Wait for room, then count ``requests`` as ready. False if admission was closed meanwhile."""
+    async def admit(self, requests: int) -> Ticket | None:
+        """Wait for room, then count ``requests`` as ready; None if admission was closed meanwhile."""
         async with self._queue:  # one waiter at a time: each sees the previous one's requests
             while self.ready >= self.target and not self.closed:
                 self._room.clear()
                 await self._room.wait()
             if self.closed:
-                return False
+                return None
             self.ready += requests
-            return True
+            return Ticket(self, requests)
 
     async def room(self) -> None:
         """Wait until a part could be admitted (or admission is closed), without admitting one."""
@@ -59,3 +66,24 @@ class Admission:
         """Admit nothing more (the budget is used up); waiters return False."""
         self.closed = True
         self._room.set()
+
+
+class Ticket:
+    """The ready requests of one admitted part: counted down as they finish, the rest given back by
+    :meth:`release` (always called when the part ends, however it ends)."""
+
+    def __init__(self, admission: Admission, requests: int):
+        self._admission, self.outstanding = admission, requests
+
+    def add(self, requests: int) -> None:
+        """The part has more requests ready (its generations, after the brainstorm)."""
+        self.outstanding += requests
+        self._admission.add(requests)
+
+    def done(self, requests: int = 1) -> None:
+        requests = min(requests, self.outstanding)
+        self.outstanding -= requests
+        self._admission.done(requests)
+
+    def release(self) -> None:
+        self.done(self.outstanding)

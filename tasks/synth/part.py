@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from tasks.storage.ledger import PartLedger
-from tasks.synth.admission import Admission
+from tasks.synth.admission import Ticket
 from tasks.synth.budget import Budget, BudgetExhausted
 from tasks.synth.checks import ExampleChecks
 from tasks.synth.lengths import completion_tokens_needed
@@ -116,7 +116,7 @@ class Caller:
 
 
 async def brainstorm_tasks(caller: Caller, task_type: TaskType, spec: PartSpec, max_rounds: int,
-                           admission: Admission | None = None) -> list[str]:
+                           admission: Ticket | None = None) -> list[str]:
     """Brainstorm enough task definitions for the part's examples; deduplicated, order kept.
 
     If a round yields no usable task (a weak model answering off-format), brainstorm again,
@@ -212,7 +212,7 @@ async def generate_part(
     max_tries: int = 2,
     checks: ExampleChecks | None = None,
     pair_weights: dict[str, float] | None = None,
-    admission: Admission | None = None,
+    admission: Ticket | None = None,
     on_example: Callable[[], None] | None = None,
 ) -> PartResult:
     """Generate up to ``spec.count`` valid, distinct examples; never raises for one bad request.

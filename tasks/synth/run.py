@@ -32,7 +32,7 @@ from tasks.storage.manifest import (
 )
 from tasks.storage.shards import committed_ids, write_part
 from tasks.storage.store import Store
-from tasks.synth.admission import Admission
+from tasks.synth.admission import Admission, Ticket
 from tasks.synth.budget import Budget
 from tasks.synth.config import BATCH_PRICE_FACTOR, SynthesisConfig, plan_shards
 from tasks.synth.languages import default_weights
@@ -166,12 +166,16 @@ class SynthesisRun:
         without an error: retrying them is pointless until the budget is raised.
         """
         async def one(part: PartEntry) -> None:
-            if await self.admission.admit(ready_at_start(TaskType(entry.task_type), part.requested)):
-                try:
-                    await self.run_part(entry.key, part)
-                except Exception as exc:  # the store failed under it: the part is redone on retry
-                    self.writer.update_part(entry.key, part.index, status=ShardStatus.FAILED,
-                                            error=f"{type(exc).__name__}: {exc}"[:500])
+            ticket = await self.admission.admit(ready_at_start(TaskType(entry.task_type), part.requested))
+            if ticket is None:
+                return
+            try:
+                await self.run_part(entry.key, part, ticket)
+            except Exception as exc:  # the store failed under it: the part is redone on retry
+                self.writer.update_part(entry.key, part.index, status=ShardStatus.FAILED,
+                                        error=f"{type(exc).__name__}: {exc}"[:500])
+            finally:
+                ticket.release()
 
         await asyncio.gather(*(one(p) for p in self.manifest.shards[entry.key].unfinished_parts()))
         done = self.manifest.shards[entry.key]
@@ -192,7 +196,7 @@ class SynthesisRun:
             raise ShardIncomplete("; ".join(map(str, failures)))
         return list(outcomes)
 
-    async def run_part(self, shard: str, part: PartEntry) -> PartEntry:
+    async def run_part(self, shard: str, part: PartEntry, ticket: Ticket | None = None) -> PartEntry:
         """Generate, write and commit one part; its failure is recorded in the manifest, not raised."""
         entry = self.manifest.shards[shard]
         part = self.writer.update_part(shard, part.index, attempts=part.attempts + 1, status=ShardStatus.PENDING, error=None)
@@ -206,7 +210,7 @@ class SynthesisRun:
             result = await generate_part(caller, TaskType(entry.task_type), entry.language, spec,
                                          max_tries=self.config.max_tries_per_example, checks=self.config.checks,
                                          pair_weights=self._pair_weights,
-                                         admission=self.admission, on_example=self.on_example)
+                                         admission=ticket, on_example=self.on_example)
         finally:
             await asyncio.to_thread(self.ledger.close_part, ledger)
         accounting = dict(usage=ledger.totals(), reused=result.reused, tasks_brainstormed=result.tasks_brainstormed)
