@@ -7,7 +7,7 @@ built portably by ``infra/build_llama_wheel.sh``.
 Example::
 
     with local_llm() as llm:          # starts on a free 127.0.0.1 port, stops on exit
-        print(llm.base_url, llm.model)
+        print(llm.base_url, llm.model)  # restarted on that port if it dies meanwhile
 """
 
 from __future__ import annotations
@@ -91,5 +91,6 @@ def local_llm(port: int | None = None, n_ctx: int = DEFAULT_N_CTX, threads: int 
     service = ServiceProcess("llama.cpp server", command, f"http://127.0.0.1:{port}/v1/models",
                              cache_dir() / "logs" / f"llama-{port}.log", start_timeout_s=180)
     with service:
+        service.supervise()  # a crashed or OOM-killed server comes back on its port; requests retry meanwhile
         yield LocalLLM(base_url=f"http://127.0.0.1:{port}/v1", model=MODEL_ALIAS, service=service,
                        max_tokens=n_ctx - PROMPT_ROOM_TOKENS)

@@ -9,14 +9,18 @@ True
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 class ServiceError(RuntimeError):
@@ -58,6 +62,9 @@ class ServiceProcess:
         self.name, self.command, self.ready_url = name, command, ready_url
         self.log_path, self.env, self.start_timeout_s = Path(log_path), env or {}, start_timeout_s
         self.process: subprocess.Popen | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def start(self) -> "ServiceProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +83,43 @@ class ServiceProcess:
         self.stop()
         raise ServiceError(f"{self.name} did not answer at {self.ready_url} within {self.start_timeout_s:.0f}s:\n{self.log_tail()}")
 
+    def supervise(self, max_restarts: int = 3, poll_s: float = 0.5) -> "ServiceProcess":
+        """Restart the server on the same command and port whenever it dies unasked (a crash, the
+        OOM killer), up to ``max_restarts`` times; clients retrying their requests ride through.
+
+        Example::
+
+            with ServiceProcess("llama.cpp server", command, ready_url, log_path) as server:
+                server.supervise()  # a kill -9 of the server is followed by a restart on its port
+        """
+        self._stopping.clear()
+        self._watcher = threading.Thread(target=self._watch, args=(max_restarts, poll_s), daemon=True,
+                                         name=f"supervise {self.name}")
+        self._watcher.start()
+        return self
+
+    def _watch(self, max_restarts: int, poll_s: float) -> None:
+        while not self._stopping.wait(poll_s):
+            code = self.process.poll() if self.process else None
+            if code is None:
+                continue
+            if self.restarts >= max_restarts:
+                log.error("%s exited with code %s; restarted %d times already, not again", self.name, code, self.restarts)
+                return
+            self.restarts += 1
+            log.warning("%s exited with code %s; restarting it (%d of at most %d)", self.name, code, self.restarts,
+                        max_restarts)
+            try:
+                self.start()
+            except ServiceError as exc:
+                log.error("%s could not be restarted: %s", self.name, str(exc).splitlines()[0])
+                return
+
     def stop(self, timeout_s: float = 15.0) -> None:
+        self._stopping.set()
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join()  # a restart in progress finishes first (bounded by start_timeout_s)
+            self._watcher = None
         if self.process is None or self.process.poll() is not None:
             return
         os.killpg(self.process.pid, signal.SIGTERM)

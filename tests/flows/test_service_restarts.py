@@ -2,6 +2,8 @@
 
 * The LLM server is killed and a new one started on the same port: requests in flight fail,
   are retried with backoff, and the run completes; nothing answered is asked again.
+* The embedded llama.cpp server is killed (-9) under the CLI that started it: the CLI restarts
+  it on the same port, the requests retry meanwhile, and the run completes.
 * SeaweedFS is stopped and restarted during part writes: writes are retried, no partial or
   corrupt Parquet is committed, and the run completes.
 """
@@ -10,8 +12,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 import polars as pl
@@ -21,7 +25,8 @@ from infra.services.seaweedfs import local_s3
 from tasks.storage.manifest import ShardStatus, load_manifest
 from tasks.storage.shards import scan_run
 from tasks.storage.store import check_store, open_store
-from tests.flows.test_synthesis_at_scale import SYNTHEMBED, _keys
+from tests.conftest import E2E_LENGTHS
+from tests.flows.test_synthesis_at_scale import SYNTHEMBED, _keys, _ledger_records
 from tests.flows.test_synthesize_flow import _assert_rows_are_valid
 from tests.support.fake_openai import FakeOpenAI
 
@@ -63,6 +68,49 @@ def test_the_llm_server_killed_and_restarted_mid_run(prefect_api, tmp_path):
     frame = scan_run(open_store(store_url), "llm-restart", filtered=False).collect()
     assert frame["example_id"].n_unique() == frame.height == manifest.total_rows()
     _assert_rows_are_valid(frame)
+
+
+def _llama_server_of(pid: int) -> int | None:
+    """The pid of the llama.cpp server that process ``pid`` started, if it runs."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if parent == pid and b"llama_cpp.server" in command:
+            return int(stat.parent.name)
+    return None
+
+
+@pytest.mark.soak  # the real Qwen2.5-Coder-0.5B on 2 cores, ~2-4 min: `make soak`
+def test_the_embedded_llama_cpp_server_killed_mid_run(prefect_api, tmp_path):
+    store_url, run_dir = f"file://{tmp_path}", tmp_path / "runs" / "llama-kill"
+    command = [SYNTHEMBED, "synthesize", "--store", store_url, "--languages", "en", "--task-types", "sts",
+               "--examples-per-shard", "6", "--part-size", "3", "--concurrency", "2", "--run-id", "llama-kill",
+               *E2E_LENGTHS]
+    log_path = tmp_path / "cli.log"
+    with log_path.open("w") as log:
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_for(lambda: len(_keys(run_dir)) >= 1, timeout_s=600)  # answers are arriving
+            killed = _llama_server_of(child.pid)
+            os.kill(killed, signal.SIGKILL)
+            first = child.wait(timeout=900)
+        finally:
+            child.kill()
+    text = log_path.read_text()
+    assert "llama.cpp server exited with code -9; restarting it (1 of at most 3)" in text, text[-3000:]
+    if first not in (0, 3):  # a request that ran out of retries during the restart: the rerun finishes
+        again = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        assert again.returncode in (0, 3), again.stderr[-3000:]
+    manifest = load_manifest(open_store(store_url), "llama-kill")
+    assert all(e.status is ShardStatus.COMPLETE for e in manifest.shards.values()), text[-3000:]
+    records = _ledger_records(run_dir)
+    assert len(records) == len({r["key"] for r in records}) >= 6  # nothing answered was asked again
+    frame = scan_run(open_store(store_url), "llama-kill", filtered=False).collect()
+    assert frame.height == manifest.total_rows() > 0
+    print(f"\nllama.cpp killed mid-run: the first run exited {first}")
 
 
 @pytest.mark.soak  # timing-sensitive on 2 shared cores: `make soak`
