@@ -63,6 +63,7 @@ class TrainConfig:
     max_failures: int = 2  # worker losses survived by resuming from the last checkpoint
     query_instruction: str = "Given a web search query, retrieve relevant passages that answer the query"
     extend_steps: bool = False  # a resume may raise `steps`; the decay is re-planned (tasks/train/schedule.py)
+    data_digest: str | None = None  # sha256 of the training pairs, set by the preflight: a resume compares it
     extra: dict = field(default_factory=dict)  # free-form notes stored with checkpoints
 
     def __post_init__(self) -> None:

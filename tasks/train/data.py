@@ -24,6 +24,8 @@ sees the same batches it would have seen.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -98,6 +100,20 @@ def load_pairs(urls: list[str], weights: list[float] | None = None, seed: int = 
         target = max(1, round(total * weight / sum(weights)))
         mixed += rng.sample(run, target) if target <= len(run) else rng.choices(run, k=target)
     return mixed
+
+
+def pairs_digest(pairs: list[Pair]) -> str:
+    """A sha256 of the training pairs in order: the same runs with other committed rows (a retry
+    or a clean wrote to them since) give another digest, so a resume on them can be refused.
+
+    >>> pairs_digest([Pair("q", "p", None)]) == pairs_digest([Pair("q", "p", None)]) != pairs_digest([Pair("q", "p2", None)])
+    True
+    """
+    digest = hashlib.sha256()
+    for pair in pairs:
+        digest.update(json.dumps([pair.query, pair.positive, pair.negative, pair.task_type]).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
 
 
 def _next_batch(waiting: deque[Pair], batch_size: int) -> tuple[list[Pair], list[Pair]]:

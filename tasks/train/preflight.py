@@ -18,7 +18,7 @@ from tasks.storage.store import open_store
 from tasks.train.base_model import check_base_model
 from tasks.train.checkpoint import CONFIG_FILE
 from tasks.train.config import TrainConfig
-from tasks.train.data import batch_schedule, load_pairs
+from tasks.train.data import batch_schedule, load_pairs, pairs_digest
 from tasks.train.launch import RUN_NAME, has_checkpoints, is_checkpoint_dir
 from tasks.train.resume import compare_configs
 
@@ -44,15 +44,19 @@ def latest_checkpoint_config(out_url: str) -> dict | None:
 
 
 def check_training_inputs(config: TrainConfig, resume: bool = False) -> int:
-    """Validate sizes, output (and a resume's config), data and model; return the number of training pairs."""
+    """Validate sizes, output, data (and a resume's config) and model; return the number of training pairs.
+
+    Sets ``config.data_digest`` (:func:`tasks.train.data.pairs_digest`) for the checkpoints to store.
+    """
     config.validate()
     if has_checkpoints(config.out) and not resume:
         raise ValueError(f"{config.out} already holds checkpoints of a training run: pass --resume to "
                          "continue it, or choose another --out")
+    pairs = load_pairs(config.data, config.data_weights, config.seed)
+    config.data_digest = pairs_digest(pairs)  # stored with every checkpoint
     if resume and (stored := latest_checkpoint_config(config.out)) is not None:
         for change in compare_configs(stored, config, config.extend_steps):
             log.info("resuming with %s changed: %r -> %r", change.name, change.old, change.new)
-    pairs = load_pairs(config.data, config.data_weights, config.seed)
     batch_schedule(pairs, config.batch_size, 1, config.seed, config.same_task_type_batches)  # raises if unfillable
     check_base_model(config.base_model)
     return len(pairs)

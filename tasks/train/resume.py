@@ -84,6 +84,10 @@ def compare_configs(stored: dict, new: TrainConfig, extend_steps: bool) -> list[
         elif change.name == "steps":
             refused.append(f"  steps: {change.old} -> {change.new} (steps cannot shrink: the run's learning "
                            f"rate already decays towards step {change.old})")
+        elif change.name == "data_digest":
+            if None not in (change.old, change.new):  # a checkpoint older than the digest cannot tell
+                refused.append(f"  data_digest: {change.old[:12]}… -> {change.new[:12]}… (the rows of {', '.join(new.data)} "
+                               "changed since this run started: a retry or clean wrote to them)")
         elif change.name not in FREE_FIELDS:
             old = "(not stored)" if change.old is MISSING else repr(change.old)
             refused.append(f"  {change.name}: {old} -> {change.new!r}")

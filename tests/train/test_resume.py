@@ -32,7 +32,7 @@ BASE = TrainConfig(data=["file:///d/runs/r1"], base_model="smollm2-135m", out="f
 # Fields that change what is trained: they must never become free (one not yet in TrainConfig is skipped).
 RESULT_FIELDS = ["data", "data_weights", "base_model", "batch_size", "learning_rate", "warmup_steps",
                  "weight_decay", "temperature", "max_length", "lora_rank", "lora_alpha", "lora_dropout", "seed",
-                 "query_instruction", "max_grad_norm", "false_negative_margin", "same_task_type_batches"]
+                 "query_instruction", "max_grad_norm", "false_negative_margin", "same_task_type_batches", "data_digest"]
 
 
 def _changed(value):
@@ -56,7 +56,8 @@ def _stored(**changes) -> dict:
 
 # compare_configs -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", [f.name for f in fields(TrainConfig) if f.name not in FREE_FIELDS | {"steps"}])
+# steps and data_digest have rules of their own (tested below)
+@pytest.mark.parametrize("name", [f.name for f in fields(TrainConfig) if f.name not in FREE_FIELDS | {"steps", "data_digest"}])
 def test_a_field_that_changes_the_result_is_refused_and_named_with_old_and_new(name):
     old = getattr(BASE, name)
     with pytest.raises(ValueError) as refused:
@@ -215,6 +216,22 @@ def test_preflight_compares_a_resume_with_the_latest_checkpoint(tmp_path):
         check_training_inputs(replace(config, steps=10), resume=True)
     assert latest_checkpoint_config(f"file://{tmp_path}/nothing") is None
     assert check_training_inputs(replace(config, steps=8, num_workers=2), resume=True) == 16  # free changes pass
+
+
+def test_a_resume_on_runs_whose_rows_changed_is_refused_but_one_from_before_digests_is_not(tmp_path):
+    config = TrainConfig(data=[_synthesis_run(tmp_path)], base_model="smollm2-135m", out=f"file://{tmp_path}/out",
+                         batch_size=4, steps=6)
+    check_training_inputs(config)  # the first run's preflight: sets the digest its checkpoints store
+    _checkpoint(tmp_path / "out", "2026-01-01_10-00-00.000001", config)
+    again = replace(config, data_digest=None)
+    assert check_training_inputs(again, resume=True) == 16 and again.data_digest == config.data_digest
+    _synthesis_run(tmp_path, rows=17)  # a retry committed one more row into the same run since
+    with pytest.raises(ValueError, match=r"data_digest: \w{12}… -> \w{12}… \(the rows of file://\S+/runs/r1 changed"):
+        check_training_inputs(replace(config, data_digest=None), resume=True)
+    older = tmp_path / "out" / "ray" / "train" / "checkpoint_2026-01-01_10-05-00.000001"
+    older.mkdir()
+    (older / CONFIG_FILE).write_text(json.dumps({k: v for k, v in config.to_dict().items() if k != "data_digest"}))
+    assert check_training_inputs(replace(config, data_digest=None), resume=True) == 17  # it cannot tell: allowed
 
 
 def test_the_cli_refuses_a_changed_resume_before_ray_and_passes_extend_steps_on(tmp_path):
