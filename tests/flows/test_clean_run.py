@@ -110,3 +110,55 @@ def test_a_run_without_committed_rows_gets_no_filter_work(tmp_path):
     save_manifest(store, Manifest(run_id="empty", shards={}))
     assert main(["clean", "--run-id", "empty", "--store", f"file://{tmp_path}/store"]) == 0
     assert load_manifest(store, "empty").filters == {}
+
+
+def _taken_during_filters(monkeypatch, module, store) -> list[str]:
+    """The filters of ``module`` run while another writer breaks the run's lease and takes it.
+
+    The lease is renewed every 0.1 s here (ttl 0.3 s), so its holder notices before the filters end.
+    Returns the token of the lease the other writer holds (filled in when it takes it).
+    """
+    import functools
+    import time
+
+    from tasks.storage.lease import RunLease, break_lease, holding_lease
+
+    monkeypatch.setattr(module, "holding_lease", functools.partial(holding_lease, ttl_s=0.3))
+    real_clean_run, taker = module.clean_run, []
+
+    def clean_run_while_taken(store_, manifest, settings):
+        break_lease(store, manifest.run_id)  # `synthembed unlock`, then another process starts
+        taker.append(RunLease(store, manifest.run_id).acquire().token)
+        time.sleep(1.0)  # ten renewal rounds of the first holder
+        return real_clean_run(store_, manifest, settings)
+
+    monkeypatch.setattr(module, "clean_run", clean_run_while_taken)
+    return taker
+
+
+def test_a_lease_taken_while_clean_runs_saves_nothing(run, monkeypatch, capsys):
+    import flows.clean
+
+    store_url, store, _ = run
+    before = (store.fs.open(store.path("runs", "r1", "manifest.json"), "rb").read())
+    taker = _taken_during_filters(monkeypatch, flows.clean, store)
+    assert main(["clean", "--run-id", "r1", "--store", store_url]) == 2
+    assert "was taken while the filters ran; nothing was saved" in capsys.readouterr().err
+    assert store.fs.open(store.path("runs", "r1", "manifest.json"), "rb").read() == before
+    assert store.read_json(store.path("runs", "r1", "lease.json"))["token"] == taker[0]  # the new writer's stands
+
+
+def test_a_lease_taken_while_synthesis_filters_run_saves_nothing(prefect_api, tmp_path, monkeypatch, capsys):
+    import flows.synthesize
+    from tests.support.fake_openai import FakeOpenAI
+
+    store_url = f"file://{tmp_path}"
+    store = open_store(store_url)
+    taker = _taken_during_filters(monkeypatch, flows.synthesize, store)
+    with FakeOpenAI() as server:
+        code = main(["synthesize", "--store", store_url, "--llm-base-url", server.base_url, "--llm-model", server.model,
+                     "--languages", "en", "--task-types", "sts", "--examples-per-shard", "4", "--run-id", "r2"])
+    assert code == 1 and "was taken while the filters ran; nothing was saved" in capsys.readouterr().err
+    manifest = load_manifest(store, "r2")
+    assert manifest.total_rows() == 4 and not manifest.filters  # the parts are committed, no verdict saved
+    assert store.read_json(store.path("runs", "r2", "lease.json"))["token"] == taker[0]
