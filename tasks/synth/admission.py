@@ -63,7 +63,7 @@ class Admission:
             self._room.set()
 
     def close(self) -> None:
-        """Admit nothing more (the budget is used up); waiters return False."""
+        """Admit nothing more (the budget is used up); waiters get None."""
         self.closed = True
         self._room.set()
 
