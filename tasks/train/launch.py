@@ -77,10 +77,20 @@ def is_checkpoint_dir(path: str) -> bool:
     return name.startswith("checkpoint_") and not name.endswith(".json")
 
 
-def has_checkpoints(out_url: str) -> bool:
+def checkpoint_dirs(out_url: str) -> list[str]:
+    """The checkpoint folders under ``{out}/ray/train``, newest first.
+
+    Ray names them ``checkpoint_<YYYY-mm-dd_HH-MM-SS.ffffff>``, so the name orders them in time.
+    """
     store = open_store(out_url)
     root = store.path("ray", RUN_NAME)
-    return store.fs.exists(root) and any(is_checkpoint_dir(p) for p in store.fs.ls(root, detail=False))
+    if not store.fs.exists(root):
+        return []
+    return sorted((p for p in store.fs.ls(root, detail=False) if is_checkpoint_dir(p)), reverse=True)
+
+
+def has_checkpoints(out_url: str) -> bool:
+    return bool(checkpoint_dirs(out_url))
 
 
 def cpus_per_worker(cluster_cpus: float, num_workers: int) -> int:

@@ -19,25 +19,21 @@ from tasks.train.base_model import check_base_model
 from tasks.train.checkpoint import CONFIG_FILE
 from tasks.train.config import TrainConfig
 from tasks.train.data import batch_schedule, load_pairs, pairs_digest
-from tasks.train.launch import RUN_NAME, has_checkpoints, is_checkpoint_dir
+from tasks.train.launch import checkpoint_dirs
 from tasks.train.resume import compare_configs
 
 log = logging.getLogger(__name__)
 
 
-def latest_checkpoint_config(out_url: str) -> dict | None:
+def latest_checkpoint_config(out_url: str, folders: list[str] | None = None) -> dict | None:
     """The ``train_config.json`` of the newest checkpoint under ``{out}/ray/train``, or None.
 
-    Ray names checkpoint folders ``checkpoint_<YYYY-mm-dd_HH-MM-SS.ffffff>``, so the name
-    orders them in time. A folder without a config (an upload cut short) is passed over, as
-    Ray passes over a checkpoint it never registered.
+    ``folders``: that listing, newest first, when the caller has it (:func:`checkpoint_dirs`).
+    A folder without a config (an upload cut short) is passed over, as Ray passes over a
+    checkpoint it never registered.
     """
     store = open_store(out_url)
-    root = store.path("ray", RUN_NAME)
-    if not store.fs.exists(root):
-        return None
-    folders = sorted((p for p in store.fs.ls(root, detail=False) if is_checkpoint_dir(p)), reverse=True)
-    for folder in folders:
+    for folder in checkpoint_dirs(out_url) if folders is None else folders:
         if (config := store.read_json(f"{folder.rstrip('/')}/{CONFIG_FILE}")) is not None:
             return config
     return None
@@ -49,12 +45,13 @@ def check_training_inputs(config: TrainConfig, resume: bool = False) -> int:
     Sets ``config.data_digest`` (:func:`tasks.train.data.pairs_digest`) for the checkpoints to store.
     """
     config.validate()
-    if has_checkpoints(config.out) and not resume:
+    folders = checkpoint_dirs(config.out)  # listed once: on S3 each listing is a request
+    if folders and not resume:
         raise ValueError(f"{config.out} already holds checkpoints of a training run: pass --resume to "
                          "continue it, or choose another --out")
     pairs = load_pairs(config.data, config.data_weights, config.seed)
     config.data_digest = pairs_digest(pairs)  # stored with every checkpoint
-    if resume and (stored := latest_checkpoint_config(config.out)) is not None:
+    if resume and (stored := latest_checkpoint_config(config.out, folders)) is not None:
         for change in compare_configs(stored, config, config.extend_steps):
             log.info("resuming with %s changed: %r -> %r", change.name, change.old, change.new)
     batch_schedule(pairs, config.batch_size, 1, config.seed, config.same_task_type_batches)  # raises if unfillable

@@ -210,6 +210,8 @@ def test_preflight_compares_a_resume_with_the_latest_checkpoint(tmp_path):
     _checkpoint(tmp_path / "out", "2026-01-01_10-05-00.000001", replace(config, steps=8))  # after --extend-steps
     (tmp_path / "out" / "ray" / "train" / "checkpoint_2026-01-01_10-09-00.000001").mkdir()  # cut short: no config
     assert latest_checkpoint_config(config.out)["steps"] == 8
+    with pytest.raises(ValueError, match="already holds checkpoints of a training run: pass --resume"):
+        check_training_inputs(config)  # without --resume
     with pytest.raises(ValueError, match="learning_rate: 0.0001 -> 0.001"):
         check_training_inputs(replace(config, steps=8, learning_rate=1e-3), resume=True)
     with pytest.raises(ValueError, match=r"steps: 8 -> 10 \(to train longer, add --extend-steps\)"):
