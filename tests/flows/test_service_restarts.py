@@ -95,6 +95,7 @@ def test_the_embedded_llama_cpp_server_killed_mid_run(prefect_api, tmp_path):
         try:
             _wait_for(lambda: len(_keys(run_dir)) >= 1, timeout_s=600)  # answers are arriving
             killed = _llama_server_of(child.pid)
+            assert killed is not None, log_path.read_text()[-3000:]
             os.kill(killed, signal.SIGKILL)
             first = child.wait(timeout=900)
         finally:

@@ -8,6 +8,7 @@ import sys
 import time
 
 from infra.services.process import ServiceProcess, free_port, http_ok
+from tests.flows.test_service_restarts import _wait_for
 
 
 def _http_server(tmp_path) -> ServiceProcess:
@@ -15,13 +16,6 @@ def _http_server(tmp_path) -> ServiceProcess:
     command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(tmp_path)]
     return ServiceProcess("http.server", command, f"http://127.0.0.1:{port}/", tmp_path / "server.log",
                           start_timeout_s=30)
-
-
-def _wait_for(condition, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_a_killed_service_is_restarted_on_its_address(tmp_path):
