@@ -20,16 +20,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from flows.errors import one_line
-from tasks.clean.filters import (
-    CleanSettings,
-    EvaluationSourceMissing,
-    check_evaluation_sources,
-    clean_run,
-    remove_stale_verdicts,
-)
-from tasks.report import format_table
+from tasks.clean.filters import EvaluationSourceMissing, check_evaluation_sources, clean_run
+from tasks.clean.settings import CleanSettings
+from tasks.runs.verdicts import remove_stale_verdicts
+from tasks.common.report import format_table
 from tasks.storage.lease import LeaseHeld, LeaseLost, holding_lease
-from tasks.storage.manifest import load_manifest, save_manifest
+from tasks.runs.manifest import load_manifest, save_manifest
 from tasks.storage.store import StoreError, open_store
 from tasks.synth.config import check_run_id
 from tasks.synth.summary import filter_table

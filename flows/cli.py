@@ -29,17 +29,17 @@ from flows.clean import EvaluationSourceMissing, add_clean_parser, clean_argumen
 from flows.errors import one_line
 from flows.export import add_export_parser, export_command
 from tasks.clean.filters import check_evaluation_sources
-from tasks.report import format_table
-from tasks.secrets import SecretUnavailable, llm_api_key
-from tasks.settings import Settings, config_file
+from tasks.common.report import format_table
+from tasks.common.secrets import SecretUnavailable, llm_api_key
+from tasks.common.settings import Settings, config_file
 from tasks.storage.lease import LeaseHeld, break_lease
-from tasks.storage.manifest import ParameterMismatch, load_manifest
+from tasks.runs.manifest import ParameterMismatch, load_manifest
 from tasks.storage.store import StoreError, check_store, open_store
-from tasks.synth.checks import ExampleChecks
+from tasks.synth.check_settings import ExampleChecks
 from tasks.synth.config import SynthesisConfig, check_run_id
-from tasks.synth.languages import parse_languages, parse_weights
+from tasks.language.languages import parse_languages, parse_weights
 from tasks.synth.lengths import LengthPolicy
-from tasks.synth.llm import LLMClient, LLMSettings, LLMUnavailable
+from tasks.llm.client import LLMClient, LLMSettings, LLMUnavailable
 from tasks.synth.run import retry_plan
 from tasks.synth.summary import filter_table, shard_table, task_type_table
 from tasks.train.config import ATTENTION_IMPLEMENTATIONS
@@ -181,7 +181,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from tasks.export.hub import HubUnavailable, check_repo_id
+    from tasks.common.hub import HubUnavailable, check_repo_id
     from tasks.train.config import TrainConfig
     from tasks.train.preflight import check_training_inputs
 

@@ -21,11 +21,11 @@ from tasks.evaluate.passkey import load_with_rope_theta, model_encoder, run_pass
 from tasks.evaluate.plots import passkey_png, scores_png
 from tasks.evaluate.preflight import check_evaluation
 from tasks.evaluate.suite import main_scores, run_tasks, save_results, select_tasks
-from tasks.progress import Progress
-from tasks.report import markdown_table
-from tasks.settings import Settings
+from tasks.common.progress import Progress
+from tasks.common.report import markdown_table
+from tasks.common.settings import Settings
 from tasks.storage.store import open_store
-from tasks.train.card import record_evaluation
+from tasks.evaluate.card import record_evaluation
 
 
 @task(name="check-evaluation-inputs", cache_policy=NO_CACHE)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from tasks.export.card import render_card
 from tasks.export.dataset import check_out_dir, open_run, staged_folder, write_config
-from tasks.export.hub import HubUnavailable, check_repo_id, push_folder
+from tasks.common.hub import HubUnavailable, check_repo_id, push_folder
 from tasks.export.plots import write_charts
-from tasks.export.profile import profile_rows
-from tasks.progress import Progress
+from tasks.runs.profile import profile_rows
+from tasks.common.progress import Progress
 from tasks.storage.store import open_store
 from tasks.synth.config import check_run_id
 
@@ -110,7 +110,7 @@ def add_export_parser(sub, default_store: str) -> None:
 
 def export_command(args) -> int:
     """``synthembed export``: 0 written (and pushed), 1 written but the push failed, 2 bad input."""
-    from tasks.report import format_table
+    from tasks.common.report import format_table
     from tasks.storage.store import StoreError
 
     try:

@@ -21,7 +21,7 @@ from flows.synthesize import synthesize
 from flows.train import train
 from tasks.evaluate.config import EvalConfig
 from tasks.pipeline import check_stages, plan_stages
-from tasks.report import markdown_table
+from tasks.common.report import markdown_table
 from tasks.synth.config import SynthesisConfig
 from tasks.train.config import TrainConfig
 

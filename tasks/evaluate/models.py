@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tasks.storage.store import open_store
+from tasks.storage.store import local_copy, open_store
 
 Kind = Literal["exported", "base", "minilm", "e5-small", "random", "hub"]
 BUILTIN: dict[str, Kind] = {"minilm": "minilm", "e5-small": "e5-small", "random": "random"}
@@ -117,17 +117,6 @@ def check_model(spec: ModelSpec) -> None:
             check_base_model(spec.location)
         except ValueError as exc:
             raise ModelSpecError(str(exc)) from exc
-
-
-def local_copy(url: str, cache_dir: Path) -> Path:
-    """A local folder with the files at ``url``: itself for file://, else a cached copy."""
-    store = open_store(url)
-    if store.protocol == "file":
-        return Path(store.root)
-    target = cache_dir / "eval-models" / hashlib.sha256(url.encode()).hexdigest()[:16]
-    # Fetched fresh each time: the same URL may hold a retrained model.
-    store.fs.get(store.root.rstrip("/") + "/", str(target) + "/", recursive=True)
-    return target
 
 
 def with_local_copies(specs: list[ModelSpec], cache_dir: Path) -> list[ModelSpec]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.train.plots import figure_png, plt
+from tasks.common.plots import figure_png, plt
 
 
 def scores_png(rows: list[dict], title: str = "main score per task (higher is better)") -> bytes:

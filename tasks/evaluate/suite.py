@@ -20,7 +20,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from tasks.evaluate.mteb_tasks import offline_tasks
+from tasks.benchmarks.mteb_tasks import offline_tasks
 from tasks.storage.store import Store
 
 OFFLINE_TASKS = ("BibleBitextMining", "BibleRetrievalEnEs", "BibleRetrievalEsEn", "LeeDocumentSimilarity",

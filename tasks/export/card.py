@@ -14,8 +14,6 @@ after generation when the manifest records any, the charts, a usage example and 
 Nothing secret is rendered: generator settings are picked field by field (no endpoint URL,
 no server option whose name looks like a credential), and no store URL or local path.
 
->>> yaml_string('a "b": c')
-'"a \\\\"b\\\\": c"'
 >>> size_category(999), size_category(1000), size_category(2_500_000)
 ('n<1K', '1K<n<10K', '1M<n<10M')
 """
@@ -27,46 +25,19 @@ import re
 
 from pydantic import BaseModel
 
-from tasks.export.dataset import config_glob
-from tasks.export.profile import TOP_TASKS, Profile
-from tasks.report import markdown_table
-from tasks.storage.manifest import Manifest, ShardStatus
-from tasks.synth.languages import LANGUAGES
+from tasks.common.cards import SECRET_NAME, yaml_string
+from tasks.export.dataset import EXPORT_COLUMNS, config_glob
+from tasks.runs.profile import TOP_TASKS, Profile, count_table
+from tasks.runs.schema import ROW_COLUMNS, TASK_COLUMNS
+from tasks.runs.tables import filter_table, task_type_table
+from tasks.common.report import markdown_table
+from tasks.runs.manifest import Manifest, ShardStatus
+from tasks.language.languages import LANGUAGES
 
 DEFAULT_CONFIG = "all"
 TASK_CATEGORIES = ("sentence-similarity", "text-retrieval")
-SECRET_NAME = re.compile(r"key|token|secret|passw|auth|credential|cookie", re.IGNORECASE)
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"))
-
-# What query / positive / negative hold, per task type (E5-mistral, Wang et al. 2024, §3.1).
-TASK_COLUMNS = {
-    "retrieval": ("a user query", "a document that answers it", "a hard negative: a related document that does not"),
-    "classification": ("an input text", "its label", "a misleading label"),
-    "short_short": ("a short text", "a short text that matches it", "none"),
-    "long_long": ("a long text", "a long text that matches it", "none"),
-    "sts": ("a sentence", "one highly similar to it", "one less similar to it"),
-    "bitext": ("a sentence in the source language", "its translation in the target language",
-               "a less similar text in the target language"),
-}
-COLUMNS = {
-    "example_id": "16 hex digits: a hash of task type, language, task, query, positive and negative",
-    "task_type": "one of the configs: retrieval, classification, short_short, long_long, sts, bitext",
-    "language": "ISO 639-1 code of the texts (bitext: the shard's language, one side of the pair; the sides are `placeholders.src_code` and `placeholders.tgt_code`)",
-    "task": "the task definition (E5: the instruction) the example was written for",
-    "query": "the query side of the pair",
-    "positive": "the text that should embed close to the query",
-    "negative": "a hard negative; null for short_short and long_long",
-    "model": "the generator that wrote the example",
-    "template_id": "the prompt template (versioned) that asked for it",
-    "placeholders": "JSON object: every value sampled into the prompt (query type, length, difficulty, ...)",
-}
-
-
-def yaml_string(text: str) -> str:
-    """A YAML scalar for any text: a JSON string is valid YAML."""
-    return json.dumps(text, ensure_ascii=False)
-
 
 def size_category(rows: int) -> str:
     """The hub's ``size_categories`` value for this many rows."""
@@ -87,33 +58,6 @@ def generator_settings(manifest: Manifest) -> dict:
                if not SECRET_NAME.search(str(k)) and isinstance(v, (int, float, str, bool))}
     picked["server_options"] = ", ".join(f"{k}={v}" for k, v in sorted(options.items())) or None
     return {k: v for k, v in picked.items() if v is not None}
-
-
-def filter_rows(filters) -> list[dict]:
-    """Filters recorded after generation (near-duplicates, decontamination...) as table rows; [] if none.
-
-    Takes whatever shape a manifest records: ``{name: {"removed": n, ...}}``, ``{name: n}``,
-    a list of dicts, or pydantic models of either.
-
-    >>> filter_rows({"near_duplicates": {"removed": 3, "threshold": 0.9}, "decontamination": 2})
-    [{'filter': 'near_duplicates', 'removed': 3, 'threshold': 0.9}, {'filter': 'decontamination', 'removed': 2}]
-    """
-    if isinstance(filters, BaseModel):
-        filters = filters.model_dump(mode="json")
-    if isinstance(filters, dict):
-        filters = [{"filter": name, **(value.model_dump(mode="json") if isinstance(value, BaseModel) else
-                                       value if isinstance(value, dict) else {"removed": value})}
-                   for name, value in filters.items()]
-    rows = []
-    for item in filters or []:
-        item = item.model_dump(mode="json") if isinstance(item, BaseModel) else item
-        if isinstance(item, dict) and isinstance(item.get("counts"), dict):  # a synthembed FilterEntry
-            rows += [{"filter": item["filter"], "action": item.get("action"), "reason": reason, "rows": n,
-                      "of": item.get("rows_checked")} for reason, n in (item["counts"] or {"-": 0}).items()]
-        elif isinstance(item, dict):
-            rows.append({k: (json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v)
-                         for k, v in item.items() if not SECRET_NAME.search(str(k))})
-    return rows
 
 
 def _front_matter(profile: Profile, configs: dict[str, list[tuple[str, int]]], models: list[str], run_id: str) -> str:
@@ -138,33 +82,6 @@ def _front_matter(profile: Profile, configs: dict[str, list[tuple[str, int]]], m
     return "\n".join([*lines, "---"])
 
 
-def count_table(profile: Profile) -> list[dict]:
-    """Rows per language × task type, with totals (the dataset card's and the model card's table)."""
-    rows = []
-    for code in profile.languages:
-        row = {"language": f"{code} ({LANGUAGES[code][0]})" if code in LANGUAGES else code}
-        row.update({t: profile.count(t, code) for t in profile.task_types})
-        row["total"] = sum(row[t] for t in profile.task_types)
-        rows.append(row)
-    by_type = profile.rows_by("task_type")
-    rows.append({"language": "**total**", **{t: by_type[t] for t in profile.task_types}, "total": profile.rows})
-    return rows
-
-
-def _yield_table(manifest: Manifest, profile: Profile) -> list[dict]:
-    by_type = profile.rows_by("task_type")
-    table = []
-    for task_type in dict.fromkeys(e.task_type for e in manifest.shards.values()):
-        entries = [e for e in manifest.shards.values() if e.task_type == task_type]
-        requested, rows = sum(e.requested for e in entries), by_type.get(task_type, 0)
-        table.append({"task_type": task_type,
-                      "shards_complete": f"{sum(e.status is ShardStatus.COMPLETE for e in entries)}/{len(entries)}",
-                      "requested": requested, "rows": rows,
-                      "yield": f"{rows / requested:.0%}" if requested else "-",
-                      "rejected_answers": sum(sum(e.rejects.values()) for e in entries)})
-    return table
-
-
 def _reject_table(manifest: Manifest) -> list[dict]:
     task_types = list(dict.fromkeys(e.task_type for e in manifest.shards.values()))
     totals: dict[str, dict[str, int]] = {}
@@ -178,7 +95,7 @@ def _reject_table(manifest: Manifest) -> list[dict]:
 
 
 def render_card(manifest: Manifest, profile: Profile, configs: dict[str, list[tuple[str, int]]],
-                plots: dict[str, str], filters=None, repo_id: str | None = None, folder_name: str = "DATASET") -> str:
+                plots: dict[str, str], repo_id: str | None = None, folder_name: str = "DATASET") -> str:
     """The whole ``README.md``: front matter, then one section after another.
 
     Args:
@@ -186,13 +103,12 @@ def render_card(manifest: Manifest, profile: Profile, configs: dict[str, list[tu
         profile: aggregates of the exported rows (every count in the card is of exported rows).
         configs: task type -> its files as (relative path, rows).
         plots: chart title -> relative path of its PNG.
-        filters: post-generation filters as the manifest records them (see :func:`filter_rows`).
         repo_id: the hub repository, for the usage example (default: a local folder).
         folder_name: the folder's name, for the local usage example.
     """
     settings = generator_settings(manifest)
     models = ", ".join(f"`{m}`" for m in profile.models or [settings.get("model", "unknown")])
-    applied = filter_rows(filters)
+    applied = filter_table(manifest) if manifest.filters else []
     sections = [
         _front_matter(profile, configs, profile.models or [settings.get("model", "unknown")], manifest.run_id),
         _summary(manifest, profile, configs, models),
@@ -235,7 +151,7 @@ def _structure(configs: dict[str, list[tuple[str, int]]]) -> str:
         (f"One config per task type, each a single `train` split; the default config `{DEFAULT_CONFIG}` holds every "
          "task type (same columns)."),
         markdown_table(table),
-        markdown_table([{"column": f"`{name}`", "meaning": meaning} for name, meaning in COLUMNS.items()])])
+        markdown_table([{"column": f"`{name}`", "meaning": ROW_COLUMNS[name][1]} for name in EXPORT_COLUMNS])])
 
 
 def _how_it_was_made(settings: dict, profile: Profile) -> str:
@@ -260,7 +176,7 @@ def _counts(manifest: Manifest, profile: Profile) -> str:
         "## Yield",
         ("Rows exported against examples requested, per task type. A rejected answer is one LLM answer that failed "
          "validation; its example may have succeeded on a later try."),
-        markdown_table(_yield_table(manifest, profile)),
+        markdown_table(task_type_table(manifest, profile.rows_by("task_type"))),
         "## Rejected answers by reason",
         markdown_table(rejects) if rejects else "No answer was rejected."])
 

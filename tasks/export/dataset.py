@@ -19,7 +19,7 @@ seeds stay in the run (they repeat what the columns say, or only matter for resu
 The folder is built beside ``out`` and renamed into place when complete, so ``out`` is
 either the previous export or the new one, never half of one.
 
->>> from tasks.storage.shards import SCHEMA
+>>> from tasks.runs.parts import SCHEMA
 >>> rows = pl.LazyFrame([{**{c: "x" for c in SCHEMA}, "example_index": 0, "shard_seed": 0,
 ...                       "prompt_tokens": 1, "completion_tokens": 1}], schema=SCHEMA)
 >>> export_rows(rows).collect_schema().names() == list(EXPORT_COLUMNS)
@@ -41,8 +41,8 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.storage.manifest import Manifest, ShardStatus, manifest_path
-from tasks.storage.shards import scan_run
+from tasks.runs.manifest import Manifest, ShardStatus, load_manifest
+from tasks.runs.parts import scan_run
 from tasks.storage.store import Store
 
 SPLIT = "train"
@@ -62,31 +62,25 @@ class ExportError(ValueError):
 
 @dataclass
 class Run:
-    """A run to export: its manifest, its committed rows (exported columns, lazily), and any filters it records."""
+    """A run to export: its manifest and its committed rows (exported columns, lazily; drop filters applied)."""
 
     manifest: Manifest
     rows: pl.LazyFrame
     count: int
-    filters: object = None
 
 
 def open_run(store: Store, run_id: str) -> Run:
-    """The run's manifest and committed rows; ExportError if there is no such run or it has no rows.
-
-    ``filters`` (near-duplicate, decontamination removal...) is taken from the manifest when it
-    records them, as a field of the model or as a key of the stored JSON.
-    """
-    raw = store.read_json(manifest_path(store, run_id))
-    if raw is None:
+    """The run's manifest and committed rows; ExportError if there is no such run or it has no rows."""
+    manifest = load_manifest(store, run_id)
+    if manifest is None:
         raise ExportError(f"no synthesis run {run_id!r} in {store.url()}")
-    manifest = Manifest.model_validate(raw)
     rows = scan_run(store, run_id, manifest)
     count = rows.select(pl.len()).collect().item()
     if count == 0:
         complete = sum(e.status is ShardStatus.COMPLETE for e in manifest.shards.values())
         raise ExportError(f"run {run_id!r} has no committed rows ({complete}/{len(manifest.shards)} shards complete): "
                           "nothing to export")
-    return Run(manifest, export_rows(rows), count, getattr(manifest, "filters", None) or raw.get("filters"))
+    return Run(manifest, export_rows(rows), count)
 
 
 def check_out_dir(out: Path, overwrite: bool) -> Path:

@@ -10,7 +10,7 @@
   bitext use fixed ones by design (one per language pair for bitext).
 
 >>> import polars as pl
->>> from tasks.export.profile import profile_rows
+>>> from tasks.runs.profile import profile_rows
 >>> p = profile_rows(pl.LazyFrame({"task_type": ["sts"], "language": ["en"], "task": ["t"], "query": ["q"],
 ...                                "positive": ["p"], "template_id": ["s"], "model": ["m"], "placeholders": ["{}"]}))
 >>> all(png[:4] == b"\\x89PNG" for png in (languages_png(p), lengths_png(p), task_diversity_png(p)))
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.export.profile import TOP_TASKS, Profile
-from tasks.train.plots import figure_png, plt
+from tasks.runs.profile import TOP_TASKS, Profile
+from tasks.common.plots import figure_png, plt
 
 
 def languages_png(profile: Profile) -> bytes:

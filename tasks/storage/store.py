@@ -14,6 +14,7 @@ flow-run records, manifests or logs:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from pathlib import Path
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from tasks.secrets import S3_BLOCK_ENV, s3_credentials
+from tasks.common.secrets import S3_BLOCK_ENV, s3_credentials
 
 AWS_ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 WRITE_RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -125,7 +126,7 @@ def _s3_filesystem() -> fsspec.AbstractFileSystem:
             f"(or AWS_PROFILE, or {S3_BLOCK_ENV} naming a Prefect Secret block), and "
             "SYNTHEMBED_S3_ENDPOINT_URL for a non-AWS server"
         )
-    from tasks.settings import Settings
+    from tasks.common.settings import Settings
 
     endpoint = Settings().s3_endpoint_url or next((os.environ[n] for n in AWS_ENDPOINT_ENV if os.environ.get(n)), None)
     client_kwargs = {"endpoint_url": endpoint} if endpoint else {}
@@ -200,3 +201,14 @@ def check_store(store: Store) -> None:
     except Exception as exc:  # botocore/aiohttp raise many types; all mean "unusable store"
         detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         raise StoreError(f"cannot write to {store.url()}: {detail}") from None
+
+
+def local_copy(url: str, cache_dir: Path) -> Path:
+    """A local folder with the files at ``url``: itself for file://, else a cached copy."""
+    store = open_store(url)
+    if store.protocol == "file":
+        return Path(store.root)
+    target = cache_dir / "eval-models" / hashlib.sha256(url.encode()).hexdigest()[:16]
+    # Fetched fresh each time: the same URL may hold a retrained model.
+    store.fs.get(store.root.rstrip("/") + "/", str(target) + "/", recursive=True)
+    return target

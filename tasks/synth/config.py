@@ -18,14 +18,14 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from tasks.clean.filters import CleanSettings
-from tasks.storage.manifest import PartEntry, ShardEntry, shard_key
+from tasks.clean.settings import CleanSettings
+from tasks.runs.manifest import PartEntry, ShardEntry, shard_key
 from tasks.storage.store import StoreError, check_store_url
-from tasks.synth.checks import ExampleChecks
-from tasks.synth.languages import LANGUAGES, default_weights, parse_languages
-from tasks.synth.llm import LLMSettings
+from tasks.synth.check_settings import ExampleChecks
+from tasks.language.languages import LANGUAGES, default_weights, parse_languages
+from tasks.llm.client import LLMSettings
 from tasks.synth.sampling import part_seed, shard_seed
-from tasks.synth.task_types import TaskType
+from tasks.runs.schema import TaskType
 from tasks.synth.templates import template_set_id
 
 DEFAULT_STORE = "file://./data"
@@ -64,8 +64,9 @@ class SynthesisConfig(BaseModel):
             decontamination); not part of the run's identity: ``synthembed clean`` reruns them.
         min_yield: a complete shard that kept fewer than this share of the examples it asked
             for is reported as low-yield (the CLI then exits 3; see README "Yield").
-        budget_tokens: stop starting new shards once the run has used this many tokens.
-        budget_usd: stop starting new shards once the run's estimated cost reaches this.
+        budget_tokens: tokens the run may spend; held per request (each reserves its worst case
+            first, see tasks.llm.budget): no request starts that could cross it, and the run stops.
+        budget_usd: the same in estimated USD at ``price_input_per_mtok``/``price_output_per_mtok``.
         price_input_per_mtok / price_output_per_mtok: USD per million prompt / completion
             tokens of the model, for the cost estimate (0 for a local server).
     """
@@ -91,10 +92,15 @@ class SynthesisConfig(BaseModel):
     price_input_per_mtok: float = Field(0.0, ge=0)
     price_output_per_mtok: float = Field(0.0, ge=0)
 
-    def cost_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
-        """Estimated spend for a token count at this run's prices (Batch API: half of them)."""
+    def billed_prices(self) -> tuple[float, float]:
+        """USD per million prompt and completion tokens as this run is billed (Batch API: half price)."""
         factor = BATCH_PRICE_FACTOR if self.llm.mode == "batch" else 1.0
-        return factor * (prompt_tokens * self.price_input_per_mtok + completion_tokens * self.price_output_per_mtok) / 1e6
+        return factor * self.price_input_per_mtok, factor * self.price_output_per_mtok
+
+    def cost_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
+        """Estimated spend for a token count at this run's prices."""
+        price_in, price_out = self.billed_prices()
+        return (prompt_tokens * price_in + completion_tokens * price_out) / 1e6
 
     @field_validator("store")
     @classmethod

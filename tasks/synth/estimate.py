@@ -17,38 +17,27 @@ top (at most ``max_tries_per_example`` requests per example).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
+from tasks.llm.requests import estimate_prompt_tokens
 from tasks.synth.config import SynthesisConfig, plan_shards
-from tasks.synth.lengths import UNIT_WORDS, tokens_per_word
+from tasks.synth.lengths import UNIT_WORDS, tokens_per_word, typical_words
 from tasks.synth.part import EXAMPLES_PER_BRAINSTORM
 from tasks.synth.sampling import brainstorm_templates, sample_examples
 from tasks.synth.task_types import TASK_SPECS, TaskType
 
-CHARS_PER_PROMPT_TOKEN = 4.0  # English prompt text with common tokenizers
 BRAINSTORM_ANSWER_WORDS = 20 * 22  # ~20 task definitions of ~20 words, plus JSON
 TYPICAL_TASK = "Given a user question about a specialised everyday topic, retrieve documents that answer it in depth."
 SAMPLE_PER_SHARD = 64  # prompts rendered per shard (the mean scales to its size)
-
-
-def _words(text: str, default: int) -> int:
-    """'at least 200' -> 200, 'less than 10' -> 8, '5 to 15 words' -> 10."""
-    numbers = [int(n) for n in re.findall(r"\d+", str(text))]
-    if not numbers:
-        return default
-    if "less than" in str(text):
-        return max(1, int(numbers[0] * 0.8))
-    return sum(numbers) // len(numbers)
 
 
 def answer_words(task_type: TaskType, placeholders: dict, long_min_words: int = 300) -> int:
     """Words an answer to this request should have (its JSON keys included)."""
     p = placeholders
     if task_type is TaskType.RETRIEVAL:
-        return _words(p.get("query_length"), 10) + 2 * _words(p.get("num_words"), 200) + 15
+        return typical_words(p.get("query_length"), 10) + 2 * typical_words(p.get("num_words"), 200) + 15
     if task_type is TaskType.CLASSIFICATION:
-        return _words(p.get("num_words"), 50) + 20
+        return typical_words(p.get("num_words"), 50) + 20
     if task_type is TaskType.SHORT_SHORT:
         return 40
     if task_type is TaskType.LONG_LONG:
@@ -93,15 +82,16 @@ def estimate_run(config: SynthesisConfig) -> RunEstimate:
         long_min = config.checks.lengths.long_min_words
         sample = sample_examples(task_type, shard.language, min(shard.requested, SAMPLE_PER_SHARD), shard.seed,
                                  long_min_words=long_min)
-        prompt_chars = sum(len(r.template.render({"task": TYPICAL_TASK, **r.placeholders})) for r in sample) / len(sample)
+        prompt_tokens = sum(estimate_prompt_tokens(r.template.render({"task": TYPICAL_TASK, **r.placeholders}))
+                            for r in sample) / len(sample)
         words = sum(answer_words(task_type, r.placeholders, long_min) for r in sample) / len(sample)
-        estimate.prompt_tokens += int(shard.requested * prompt_chars / CHARS_PER_PROMPT_TOKEN)
+        estimate.prompt_tokens += int(shard.requested * prompt_tokens)
         estimate.completion_tokens += int(shard.requested * words * per_word)
         if TASK_SPECS[task_type].brainstorm:
             calls = sum(max(1, math.ceil(p.requested / EXAMPLES_PER_BRAINSTORM)) for p in shard.parts)
             template = brainstorm_templates(task_type, 1, shard.seed)[0]
             estimate.brainstorm_requests += calls
-            estimate.prompt_tokens += int(calls * len(template.render({})) / CHARS_PER_PROMPT_TOKEN)
+            estimate.prompt_tokens += calls * estimate_prompt_tokens(template.render({}))
             estimate.completion_tokens += int(calls * BRAINSTORM_ANSWER_WORDS * tokens_per_word("en"))
     estimate.prefect_task_runs = len({s.language for s in shards}) + 2  # one per language, open-store and clean
     estimate.cost_usd = config.cost_usd(estimate.prompt_tokens, estimate.completion_tokens)

@@ -31,7 +31,7 @@ import unicodedata
 
 import pycld2
 
-from tasks.synth.languages import LANGUAGES
+from tasks.language.languages import LANGUAGES
 from tasks.synth.rejects import Rejected, RejectReason
 
 MIN_LETTERS = 40  # shorter texts are not judged: too little evidence, and labels are often English

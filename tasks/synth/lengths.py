@@ -6,7 +6,7 @@ by the run's :class:`LengthPolicy`, and :func:`completion_tokens_needed` sizes `
 from them and the language's tokens-per-word ratio, so that a 2 × 500-word retrieval answer in
 Burmese is not cut off while a short-short pair does not reserve thousands of tokens.
 
-Lengths are in words, or word equivalents for unspaced scripts (see tasks.synth.scripts).
+Lengths are in words, or word equivalents for unspaced scripts (see tasks.language.scripts).
 
 >>> policy = LengthPolicy()
 >>> field_bounds("retrieval", {"query_length": "less than 5 words", "num_words": 200}, policy)
@@ -24,7 +24,7 @@ import re
 
 from pydantic import BaseModel, Field
 
-from tasks.synth.languages import language_script
+from tasks.language.languages import language_script
 from tasks.synth.task_types import TASK_SPECS, TaskType
 
 # Tokens per English word of the same text: Qwen2.5's tokenizer (the embedded generator) on the
@@ -92,6 +92,20 @@ def asked_words(phrase: object) -> tuple[int | None, int | None]:
     if text.strip().isdigit():
         return int(text), int(text)
     raise ValueError(f"not a length: {phrase!r}")
+
+
+def typical_words(phrase: object, default: int) -> int:
+    """The length an answer to a length phrase probably has (for estimates); ``default`` if none asked.
+
+    >>> typical_words("at least 200", 50), typical_words("less than 10", 50), typical_words("5 to 15 words", 50)
+    (200, 8, 10)
+    """
+    if phrase is None:
+        return default
+    low, high = asked_words(phrase)
+    if low is None:  # "less than N": answers sit a little under the bound
+        return max(1, int((high + 1) * 0.8))
+    return low if high is None else (low + high) // 2
 
 
 def _asked(task_type: TaskType, placeholders: dict, policy: LengthPolicy) -> dict[str, tuple[int | None, int | None]]:

@@ -1,16 +1,15 @@
 """Generate one part of a shard: brainstorm task definitions, then one example per request.
 
 A part is the unit that is written and committed (at most ``part_size`` examples). Every
-request goes through a :class:`Caller`: an answer already in the request ledger is reused,
-otherwise the budget reserves the request's worst case, the backend sends it, and the answer
-is recorded with its verdict (``kept`` or the reject reason). One request failing for good
+request goes through an :class:`~tasks.llm.caller.LLMCaller` (ledger, budget, backend; each
+answer recorded with its verdict: ``kept`` or the reject reason). One request failing for good
 does not cancel the others: they finish and are recorded, and the part is reported failed,
 so its retry pays only for what was never answered.
 
 Example (against a running server)::
 
     client = LLMClient(LLMSettings(base_url="http://127.0.0.1:8080/v1", model="qwen"))
-    caller = Caller(client, RequestLedger(store, "r1").open_part("sts/en/0"), Budget())
+    caller = LLMCaller(client, RequestLedger(store, "r1").open_part("sts/en/0"), Budget())
     result = await generate_part(caller, TaskType.STS, "en", PartSpec(0, seed=1, count=4))
     print(len(result.rows), dict(result.rejects))
 """
@@ -24,21 +23,19 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
-from tasks.storage.ledger import PartLedger
-from tasks.synth.admission import Ticket
-from tasks.synth.budget import Budget, BudgetExhausted
-from tasks.synth.checks import ExampleChecks
+from tasks.llm.admission import AdmissionTicket
+from tasks.llm.budget import BudgetExhausted
+from tasks.llm.caller import LLMCaller
+from tasks.synth.check_settings import ExampleChecks
 from tasks.synth.lengths import completion_tokens_needed
-from tasks.synth.llm import LLMCallFailed
+from tasks.llm.client import LLMCallFailed
 from tasks.synth.parsing import Rejected, RejectReason, parse_example, parse_task_list
-from tasks.synth.requests import ChatRequest, Completion
+from tasks.llm.requests import ChatRequest, Completion
 from tasks.synth.sampling import ExampleRequest, brainstorm_templates, call_seed, pick_task, sample_examples
 from tasks.synth.task_types import TASK_SPECS, TaskType
 
 EXAMPLES_PER_BRAINSTORM = 20  # one brainstorm call (~20 tasks) per 20 examples: ~1 task per example
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,60 +64,12 @@ class PartResult:
         return not self.failures and self.stopped is None
 
 
-class PartStopped(Exception):
-    """Raised inside a part when the budget allows no further request."""
-
-
-class Caller:
-    """Sends a part's requests: ledger first, then budget and backend; records every answer."""
-
-    def __init__(self, backend, ledger: PartLedger, budget: Budget, result: PartResult | None = None):
-        self.backend, self.ledger, self.budget = backend, ledger, budget
-        self.result = result or PartResult()
-
-    async def ask(self, request: ChatRequest, judge: Callable[[Completion], T]) -> T:
-        """The judged answer to ``request``; raises Rejected (recorded), LLMCallFailed or PartStopped."""
-        if (recorded := self.ledger.get(request.key)) is not None:
-            completion = Completion(**{k: recorded[k] for k in Completion.__dataclass_fields__ if k in recorded}, reused=True)
-            self.result.reused += 1
-        else:
-            completion = await self._send(request)
-        try:
-            value = judge(completion)
-        except Rejected as rejection:
-            self._record(request, completion, rejection.reason.value)
-            raise
-        self._record(request, completion, "kept")
-        return value
-
-    async def _send(self, request: ChatRequest) -> Completion:
-        try:
-            reservation = self.budget.reserve(request.prompt, request.max_tokens) if self.budget.limited else None
-        except BudgetExhausted as exhausted:
-            raise PartStopped(str(exhausted)) from None
-        try:
-            completion = await self.backend.send(request)
-        except BaseException:
-            if reservation:
-                self.budget.release(reservation)
-            raise
-        if reservation:
-            self.budget.settle(reservation, completion.prompt_tokens, completion.completion_tokens, request.prompt)
-        else:
-            self.budget.add_spent(completion.prompt_tokens, completion.completion_tokens)
-        return completion
-
-    def _record(self, request: ChatRequest, completion: Completion, verdict: str) -> None:
-        if not completion.reused:
-            self.ledger.record(request.key, completion, verdict, label=request.label, model=request.model)
-
-
-async def brainstorm_tasks(caller: Caller, task_type: TaskType, spec: PartSpec, max_rounds: int,
-                           admission: Ticket | None = None) -> list[str]:
+async def brainstorm_tasks(caller: LLMCaller, task_type: TaskType, spec: PartSpec, max_rounds: int,
+                           rejects: Counter, admission: AdmissionTicket | None = None) -> list[str]:
     """Brainstorm enough task definitions for the part's examples; deduplicated, order kept.
 
     If a round yields no usable task (a weak model answering off-format), brainstorm again,
-    up to ``max_rounds`` rounds. Raises LLMCallFailed, PartStopped, or ValueError (no task).
+    up to ``max_rounds`` rounds. Raises LLMCallFailed, BudgetExhausted, or ValueError (no task).
     """
     calls = max(1, math.ceil(spec.count / EXAMPLES_PER_BRAINSTORM))
     templates = brainstorm_templates(task_type, calls, spec.seed)
@@ -132,7 +81,7 @@ async def brainstorm_tasks(caller: Caller, task_type: TaskType, spec: PartSpec, 
         try:
             return await caller.ask(request, lambda c: parse_task_list(c.text))
         except Rejected as rejection:
-            caller.result.rejects[f"brainstorm_{rejection.reason.value}"] += 1
+            rejects[f"brainstorm_{rejection.reason.value}"] += 1
             return []
         finally:
             if admission and round_ == 0:
@@ -151,13 +100,14 @@ async def brainstorm_tasks(caller: Caller, task_type: TaskType, spec: PartSpec, 
     raise ValueError(f"{max_rounds} brainstorm round(s) for {task_type.value} gave no usable task definition")
 
 
-async def generate_example(caller: Caller, task_type: TaskType, language: str, request: ExampleRequest,
-                           seed: int, max_tries: int, checks: ExampleChecks) -> tuple[dict, Completion] | None:
+async def generate_example(caller: LLMCaller, task_type: TaskType, language: str, request: ExampleRequest,
+                           seed: int, max_tries: int, checks: ExampleChecks,
+                           rejects: Counter) -> tuple[dict, Completion] | None:
     """Ask for one example up to ``max_tries`` times; its fields and answer, or None if all were rejected."""
     prompt = request.template.render(request.placeholders)
     max_tokens = completion_tokens_needed(task_type, request.placeholders, language, checks.lengths)
 
-    def judge(completion: Completion) -> tuple[dict, Completion]:
+    def parse_answer(completion: Completion) -> tuple[dict, Completion]:
         if completion.finish_reason == "length":
             raise Rejected(RejectReason.TRUNCATED, "hit max_tokens")
         return parse_example(task_type, completion.text, language, request.placeholders, checks), completion
@@ -166,9 +116,9 @@ async def generate_example(caller: Caller, task_type: TaskType, language: str, r
         chat = caller.backend.request(prompt, seed=call_seed(seed, request.index, attempt), max_tokens=max_tokens,
                                       label=f"{task_type.value}/{language} example {request.index} try {attempt}")
         try:
-            return await caller.ask(chat, judge)
+            return await caller.ask(chat, parse_answer)
         except Rejected as rejection:
-            caller.result.rejects[rejection.reason.value] += 1
+            rejects[rejection.reason.value] += 1
     return None
 
 
@@ -204,7 +154,7 @@ def ready_at_start(task_type: TaskType, count: int) -> int:
 
 
 async def generate_part(
-    caller: Caller,
+    caller: LLMCaller,
     task_type: TaskType,
     language: str,
     spec: PartSpec,
@@ -212,7 +162,7 @@ async def generate_part(
     max_tries: int = 2,
     checks: ExampleChecks | None = None,
     pair_weights: dict[str, float] | None = None,
-    admission: Ticket | None = None,
+    admission: AdmissionTicket | None = None,
     on_example: Callable[[], None] | None = None,
 ) -> PartResult:
     """Generate up to ``spec.count`` valid, distinct examples; never raises for one bad request.
@@ -224,16 +174,16 @@ async def generate_part(
         max_tries: attempts per example before it is given up (rejected answers are retried).
         checks: what an example must pass to be kept (default: :class:`ExampleChecks`).
         pair_weights: weights for the other bitext language (see sampling.sample_examples).
-        admission: told when the part's ready requests are done (see tasks.synth.admission).
+        admission: told when the part's ready requests are done (see tasks.llm.admission).
         on_example: called once per example when it is done, kept or not (progress).
     """
-    result = caller.result
+    result = PartResult()
     checks = checks or ExampleChecks()
     requests = sample_examples(task_type, language, spec.count, spec.seed, pair_weights, spec.first_index,
                                checks.lengths.long_min_words)
     try:
         if TASK_SPECS[task_type].brainstorm:
-            pool = await brainstorm_tasks(caller, task_type, spec, max_tries, admission)
+            pool = await brainstorm_tasks(caller, task_type, spec, max_tries, result.rejects, admission)
             result.tasks_brainstormed = len(pool)
             requests = [ExampleRequest(r.index, r.template, {**r.placeholders, "task": pick_task(pool, spec.seed, r.index)})
                         for r in requests]
@@ -241,17 +191,19 @@ async def generate_part(
                 admission.add(len(requests))
     except (LLMCallFailed, ValueError) as failure:
         result.failures.append(f"brainstorm: {failure}")
-    except PartStopped as stop:
+    except BudgetExhausted as stop:
         result.stopped = str(stop)
     if not result.complete:
+        result.reused = caller.reused
         return result
 
     async def one(request: ExampleRequest):
         try:
-            return await generate_example(caller, task_type, language, request, spec.seed, max_tries, checks)
+            return await generate_example(caller, task_type, language, request, spec.seed, max_tries, checks,
+                                          result.rejects)
         except LLMCallFailed as failure:
             result.failures.append(f"example {request.index}: {failure}")
-        except PartStopped as stop:
+        except BudgetExhausted as stop:
             result.stopped = str(stop)
         finally:
             if admission:
@@ -272,4 +224,5 @@ async def generate_part(
             continue
         seen.add(row["example_id"])
         result.rows.append(row)
+    result.reused = caller.reused
     return result

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from tasks.llm.caller import AnswerRejected
+
 
 class RejectReason(str, Enum):
     """Why an LLM answer was not kept."""
@@ -27,9 +29,10 @@ class RejectReason(str, Enum):
     DUPLICATE = "duplicate"  # exact duplicate of an example already kept
 
 
-class Rejected(ValueError):
-    """An LLM answer that failed validation; ``reason`` says why."""
+class Rejected(AnswerRejected):
+    """An LLM answer that failed validation; ``reason`` says why (and is the ledger's verdict)."""
 
     def __init__(self, reason: RejectReason, detail: str):
         super().__init__(f"{reason.value}: {detail}")
         self.reason = reason
+        self.verdict = reason.value

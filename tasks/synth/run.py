@@ -18,8 +18,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from tasks.storage.ledger import RequestLedger
-from tasks.storage.manifest import (
+from tasks.llm.ledger import RequestLedger
+from tasks.runs.manifest import (
     Manifest,
     PartEntry,
     ShardEntry,
@@ -30,16 +30,20 @@ from tasks.storage.manifest import (
     save_manifest,
     utc_now,
 )
-from tasks.storage.shards import committed_ids, write_part
+from tasks.runs.parts import committed_ids, write_part
 from tasks.storage.store import Store
-from tasks.synth.admission import Admission, Ticket
-from tasks.synth.budget import Budget
-from tasks.synth.config import BATCH_PRICE_FACTOR, SynthesisConfig, plan_shards
-from tasks.synth.languages import default_weights
-from tasks.synth.part import Caller, PartResult, PartSpec, generate_part, ready_at_start
-from tasks.synth.task_types import TaskType
+from tasks.llm.admission import Admission, AdmissionTicket
+from tasks.llm.caller import LLMCaller
+from tasks.llm.budget import Budget
+from tasks.synth.config import SynthesisConfig, plan_shards
+from tasks.language.languages import default_weights
+from tasks.synth.part import PartResult, PartSpec, generate_part, ready_at_start
+from tasks.runs.schema import TaskType
 
 log = logging.getLogger(__name__)
+# No flag brings old prompt templates back: a run made by another synthembed version cannot resume.
+RESUME_ADVICE = {"generator.templates": "The prompt templates differ: the run was made by another synthembed version; "
+                                        "choose a new --run-id."}
 READY_PER_SLOT = 2  # parts are admitted while fewer than 2 × concurrency requests are ready to send
 
 
@@ -50,7 +54,7 @@ def prepare_run(store: Store, config: SynthesisConfig) -> Manifest:
     """
     manifest = load_manifest(store, config.run_id)
     if manifest is not None:
-        check_same_run(manifest, config.identity())
+        check_same_run(manifest, config.identity(), RESUME_ADVICE)
         return manifest
     manifest = Manifest(run_id=config.run_id, parameters=config.identity())
     manifest.parameters["model"] = config.llm.model
@@ -114,9 +118,8 @@ class ManifestWriter:
 
 def spend(manifest: Manifest) -> tuple[int, int]:
     """(prompt, completion) tokens paid by the run so far, over all parts (each answer once)."""
-    entries = manifest.shards.values()
-    return (int(sum(e.usage.get("prompt_tokens", 0) for e in entries)),
-            int(sum(e.usage.get("completion_tokens", 0) for e in entries)))
+    usage = manifest.usage()
+    return int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
 
 
 def pair_weights(config: SynthesisConfig) -> dict[str, float]:
@@ -127,10 +130,8 @@ def pair_weights(config: SynthesisConfig) -> dict[str, float]:
 
 def run_budget(config: SynthesisConfig, manifest: Manifest) -> Budget:
     """The run's budget, starting from what its manifest says was already paid."""
-    factor = BATCH_PRICE_FACTOR if config.llm.mode == "batch" else 1.0
     prompt, completion = spend(manifest)
-    return Budget(config.budget_tokens, config.budget_usd, factor * config.price_input_per_mtok,
-                  factor * config.price_output_per_mtok, prompt, completion)
+    return Budget(config.budget_tokens, config.budget_usd, *config.billed_prices(), prompt, completion)
 
 
 class ShardIncomplete(RuntimeError):
@@ -196,7 +197,7 @@ class SynthesisRun:
             raise ShardIncomplete("; ".join(map(str, failures)))
         return list(outcomes)
 
-    async def run_part(self, shard: str, part: PartEntry, ticket: Ticket | None = None) -> PartEntry:
+    async def run_part(self, shard: str, part: PartEntry, ticket: AdmissionTicket | None = None) -> PartEntry:
         """Generate, write and commit one part; its failure is recorded in the manifest, not raised."""
         entry = self.manifest.shards[shard]
         part = self.writer.update_part(shard, part.index, attempts=part.attempts + 1, status=ShardStatus.PENDING, error=None)
@@ -204,7 +205,7 @@ class SynthesisRun:
         unbooked = ledger.totals()  # answers paid by an attempt that never committed (killed)
         self.budget.add_spent(max(0, unbooked["prompt_tokens"] - int(part.usage.get("prompt_tokens", 0))),
                               max(0, unbooked["completion_tokens"] - int(part.usage.get("completion_tokens", 0))))
-        caller = Caller(self.backend, ledger, self.budget)
+        caller = LLMCaller(self.backend, ledger, self.budget)
         spec = PartSpec(part.index, part.seed, part.requested, first_index=part.index * self.config.part_size)
         try:
             result = await generate_part(caller, TaskType(entry.task_type), entry.language, spec,
@@ -279,7 +280,7 @@ async def run_languages(run: SynthesisRun, todo: list[ShardEntry],
                   asyncio.create_task(run.writer.save_forever())]
     try:
         for group in groups:
-            await run.admission.room()
+            await run.admission.wait_for_room()
             await slots.acquire()
             if run.stopped:
                 slots.release()

@@ -15,7 +15,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from tasks.synth.languages import default_weights, language_name, script_note
+from tasks.language.languages import default_weights, language_name, script_note
 from tasks.synth.task_types import BITEXT_TASK, STS_TASK, TASK_SPECS, TaskType
 from tasks.synth.templates import BRAINSTORM, GENERATE, PromptTemplate
 

@@ -13,33 +13,8 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 
-
-class TaskType(str, Enum):
-    """A task type, named as on the command line."""
-
-    RETRIEVAL = "retrieval"  # short query -> long document (paper: short-long)
-    CLASSIFICATION = "classification"  # long text -> short label (paper: long-short)
-    SHORT_SHORT = "short_short"  # short text -> short text matching
-    LONG_LONG = "long_long"  # long text -> long text matching
-    STS = "sts"  # monolingual semantic similarity, no brainstorm
-    BITEXT = "bitext"  # translation retrieval between two languages, no brainstorm
-
-    @classmethod
-    def parse_list(cls, text: str) -> list[TaskType]:
-        """Parse ``"retrieval,sts"`` (or ``"all"``); raise ValueError naming every unknown type."""
-        if text.strip() == "all":
-            return list(cls)
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        unknown = [n for n in names if n not in cls._value2member_map_]
-        if unknown:
-            valid = ", ".join(t.value for t in cls)
-            raise ValueError(f"unknown task type(s): {', '.join(unknown)} (valid: {valid})")
-        if not names:
-            raise ValueError("no task type given")
-        return list(dict.fromkeys(cls(n) for n in names))
-
+from tasks.runs.schema import FIXED_TASK_TYPES, TaskType
 
 # Placeholder value sets, exactly as the paper lists them (REFERENCE.md §1).
 QUERY_TYPE = ("extremely long-tail", "long-tail", "common")
@@ -66,21 +41,26 @@ class TaskSpec:
             (negative_key None: the type has no hard negative).
         placeholders: placeholder name -> the values it is sampled from ("language" and the
             bitext language pair are filled by the sampler, not listed here).
-        brainstorm: whether a task definition is first brainstormed by the LLM.
 
     Lengths are not here: what each prompt asks is checked in tasks.synth.lengths.
     """
 
+    task_type: TaskType
     output_keys: tuple[str, ...]
     query_key: str
     positive_key: str
     negative_key: str | None
     placeholders: dict[str, tuple] = field(default_factory=dict)
-    brainstorm: bool = True
+
+    @property
+    def brainstorm(self) -> bool:
+        """Whether a task definition is first brainstormed by the LLM (not a fixed instruction)."""
+        return self.task_type not in FIXED_TASK_TYPES
 
 
 TASK_SPECS: dict[TaskType, TaskSpec] = {
     TaskType.RETRIEVAL: TaskSpec(
+        task_type=TaskType.RETRIEVAL,
         output_keys=("user_query", "positive_document", "hard_negative_document"),
         query_key="user_query",
         positive_key="positive_document",
@@ -94,6 +74,7 @@ TASK_SPECS: dict[TaskType, TaskSpec] = {
         },
     ),
     TaskType.CLASSIFICATION: TaskSpec(
+        task_type=TaskType.CLASSIFICATION,
         output_keys=("input_text", "label", "misleading_label"),
         query_key="input_text",
         positive_key="label",
@@ -105,18 +86,21 @@ TASK_SPECS: dict[TaskType, TaskSpec] = {
         },
     ),
     TaskType.SHORT_SHORT: TaskSpec(
+        task_type=TaskType.SHORT_SHORT,
         output_keys=("input", "positive_document"),
         query_key="input",
         positive_key="positive_document",
         negative_key=None,
     ),
     TaskType.LONG_LONG: TaskSpec(
+        task_type=TaskType.LONG_LONG,
         output_keys=("input", "positive_document"),
         query_key="input",
         positive_key="positive_document",
         negative_key=None,
     ),
     TaskType.STS: TaskSpec(
+        task_type=TaskType.STS,
         output_keys=("S1", "S2", "S3"),
         query_key="S1",
         positive_key="S2",
@@ -127,9 +111,9 @@ TASK_SPECS: dict[TaskType, TaskSpec] = {
             "low_score": STS_LOW_SCORE,
             "difficulty": SYMMETRIC_DIFFICULTY,
         },
-        brainstorm=False,
     ),
     TaskType.BITEXT: TaskSpec(
+        task_type=TaskType.BITEXT,
         output_keys=("S1", "S2", "S3"),
         query_key="S1",
         positive_key="S2",
@@ -140,7 +124,6 @@ TASK_SPECS: dict[TaskType, TaskSpec] = {
             "low_score": BITEXT_LOW_SCORE,
             "difficulty": SYMMETRIC_DIFFICULTY,
         },
-        brainstorm=False,
     ),
 }
 

@@ -46,6 +46,8 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
+from tasks.common.cache import cache_root
+
 SpecKind = Literal["checkpoint", "gguf", "alias", "hub"]
 
 GGUF_MAGIC = b"GGUF"  # the first four bytes of every GGUF file
@@ -57,13 +59,6 @@ ALIASES = ("embedded-qwen", "smollm2-135m")
 CONVERSION_VERSION = 1
 FINGERPRINT_BYTES = 8 << 20  # the header (metadata, tokenizer) and the first tensors
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # "name" or "org/name"
-
-
-def default_cache_dir() -> Path:
-    """``$SYNTHEMBED_CACHE`` or ``~/.cache/synthembed``: the same cache as the generator's GGUF."""
-    from infra.services.llama import cache_dir  # lazy: keeps this module light for Ray workers
-
-    return cache_dir()
 
 
 # --- telling specs apart ---------------------------------------------------------------------------
@@ -116,9 +111,9 @@ def _check_alias_installed(alias: str) -> None:
     if alias == "smollm2-135m":
         smollm2_gguf()  # raises with the install command
     elif alias == "embedded-qwen":
-        from infra.services.llama import GGUF_NAME, GGUF_PART_MODULES
+        from tasks.common.shipped_models import GGUF_NAME, GGUF_PART_MODULES
 
-        joined = default_cache_dir() / "models" / GGUF_NAME
+        joined = cache_root("models") / GGUF_NAME
         missing = [m for m in GGUF_PART_MODULES if importlib.util.find_spec(m) is None]
         if missing and not joined.is_file():
             raise ValueError(f"model not found: embedded-qwen needs the packages {', '.join(missing)} "
@@ -147,7 +142,7 @@ def alias_gguf(alias: str) -> Path:
     if alias == "smollm2-135m":
         return smollm2_gguf()
     if alias == "embedded-qwen":
-        from infra.services.llama import ensure_gguf
+        from tasks.common.shipped_models import ensure_gguf
 
         return ensure_gguf()
     raise ValueError(f"unknown alias {alias!r}; known: {', '.join(ALIASES)}")
@@ -199,7 +194,7 @@ def is_complete_checkpoint(path: Path) -> bool:
 def gguf_checkpoint(gguf_path: Path, cache_dir: Path | None = None) -> Path:
     """The cached checkpoint of ``gguf_path``, converting it first if it is not there yet."""
     gguf_path = Path(gguf_path).resolve()
-    checkpoints = (cache_dir if cache_dir is not None else default_cache_dir()) / "checkpoints"
+    checkpoints = (cache_dir if cache_dir is not None else cache_root()) / "checkpoints"
     target = checkpoints / f"{gguf_path.stem}-{gguf_fingerprint(gguf_path)}"
     if is_complete_checkpoint(target):
         return target
@@ -231,7 +226,7 @@ def resolve_base_model(spec: str, cache_dir: Path | None = None) -> str:
         spec: a checkpoint folder, a ``.gguf`` file, an alias (``embedded-qwen``,
             ``smollm2-135m``) or a hub id; see the module docstring.
         cache_dir: where converted checkpoints live, under ``checkpoints/``; default
-            :func:`default_cache_dir`.
+            :func:`tasks.common.cache.cache_root`.
 
     Returns:
         The folder path (as ``str``) or, for a hub id, ``spec`` itself.

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from tasks.storage.shards import scan_run
+from tasks.runs.parts import scan_run
 from tasks.storage.store import open_store
 from tasks.train.text import format_query
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tasks.storage.store import open_store
 from tasks.train.config import TrainConfig
-from tasks.train.export import export_sentence_transformer, save_adapter
+from tasks.train.merge import export_sentence_transformer, save_adapter
 
 
 def upload_folder(local: Path, out_url: str, name: str) -> str:

@@ -156,7 +156,7 @@ def _mib(value: int) -> str:
 
 
 def report(rows: int, generate_s: float, near: list[dict], decon: dict) -> str:
-    from tasks.report import markdown_table
+    from tasks.common.report import markdown_table
 
     machine = (
         f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}"

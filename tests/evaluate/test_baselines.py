@@ -9,7 +9,7 @@ from mteb.types import PromptType
 from torch.utils.data import DataLoader
 
 from tasks.evaluate.baselines import LastTokenEncoder
-from tasks.evaluate.instructions import with_instruction
+from tasks.benchmarks.instructions import with_instruction
 from tasks.evaluate.suite import select_tasks
 from tasks.train.base_model import resolve_base_model
 

@@ -16,9 +16,9 @@ from torch.utils.data import DataLoader
 
 from tasks.evaluate.baselines import local_model_meta
 from tasks.evaluate.encoders import DedupEncoder
-from tasks.evaluate.instructions import E5_QUERY_TEMPLATE, with_instruction
+from tasks.benchmarks.instructions import E5_QUERY_TEMPLATE, with_instruction
 from tasks.evaluate.models import load_encoder, parse_model
-from tasks.evaluate.mteb_tasks import BibleBitextMining, BibleRetrievalEnEs, BibleRetrievalEsEn
+from tasks.benchmarks.mteb_tasks import BibleBitextMining, BibleRetrievalEnEs, BibleRetrievalEsEn
 from tasks.evaluate.sentence_transformer import SentenceTransformerEncoder
 from tests.evaluate.mteb_run import run_tasks
 
@@ -32,7 +32,7 @@ VERSES = ["In the beginning God created the heaven and the earth.", "Jesus wept.
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, offline) -> str:
-    from tasks.train.export import export_sentence_transformer
+    from tasks.train.merge import export_sentence_transformer
     from tasks.train.model import EmbeddingModel, apply_lora
     from tests.train.tiny import make_tokenizer, tiny_llama
 

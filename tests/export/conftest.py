@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from tasks.storage.manifest import Manifest, PartEntry, ShardEntry, ShardStatus, save_manifest
-from tasks.storage.shards import write_part
+from tasks.runs.manifest import Manifest, PartEntry, ShardEntry, ShardStatus, save_manifest
+from tasks.runs.parts import write_part
 from tasks.storage.store import open_store
 
 MODEL = "fake-model-7b"

@@ -21,7 +21,7 @@ from huggingface_hub import DatasetCard
 from flows.cli import main
 from flows.export import export
 from tasks.export.dataset import EXPORT_COLUMNS, staged_folder
-from tasks.export.hub import HubUnavailable, push_folder
+from tasks.common.hub import HubUnavailable, push_folder
 from tests.export.conftest import MODEL, ROWS, SECRET, make_run
 
 TOTAL = sum(ROWS.values())

@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 from flows.cli import main
-from tasks.evaluate.data.bible import load_bible_pairs
-from tasks.storage.manifest import Manifest, PartEntry, ShardEntry, ShardStatus, load_manifest, save_manifest
-from tasks.storage.shards import scan_run, write_part
+from tasks.benchmarks.data.bible import load_bible_pairs
+from tasks.runs.manifest import Manifest, PartEntry, ShardEntry, ShardStatus, load_manifest, save_manifest
+from tasks.runs.parts import scan_run, write_part
 from tasks.storage.store import open_store
 from tests.support.real_text import passage
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tasks.storage.manifest import ShardStatus, load_manifest, save_manifest
-from tasks.storage.shards import scan_run
+from tasks.runs.manifest import ShardStatus, load_manifest, save_manifest
+from tasks.runs.parts import scan_run
 from tasks.storage.store import open_store
 from tasks.synth.config import SynthesisConfig
 from tasks.synth.parsing import parse_example
-from tasks.synth.task_types import TaskType
+from tasks.runs.schema import TaskType
 from tests.conftest import E2E_LENGTHS
 
 pytestmark = pytest.mark.e2e

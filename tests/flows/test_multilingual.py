@@ -9,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tasks.storage.manifest import ShardStatus, load_manifest
-from tasks.storage.shards import scan_run
+from tasks.runs.manifest import ShardStatus, load_manifest
+from tasks.runs.parts import scan_run
 from tasks.storage.store import open_store
 from tasks.synth.parsing import parse_example
-from tasks.synth.task_types import TaskType
+from tasks.runs.schema import TaskType
 from tests.support.fake_openai import FakeOpenAI
 
 # Latin, Cyrillic, Greek, Arabic, Hebrew, Devanagari, Han, Japanese, Hangul, Thai, Georgian, Khmer.

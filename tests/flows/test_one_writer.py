@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from tasks.storage.manifest import ShardStatus, load_manifest
+from tasks.runs.manifest import ShardStatus, load_manifest
 from tasks.storage.store import open_store
 from tests.flows.test_synthesis_at_scale import SYNTHEMBED
 from tests.flows.test_synthesize_flow import _cli, _run_cli

@@ -6,7 +6,7 @@ import asyncio
 
 import polars as pl
 
-from tasks.storage.shards import scan_run
+from tasks.runs.parts import scan_run
 from tasks.storage.store import open_store
 from tests.flows.test_synthesize_flow import _cli, _run_cli
 from tests.support.fake_openai import FakeOpenAI

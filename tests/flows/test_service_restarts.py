@@ -22,8 +22,8 @@ import polars as pl
 import pytest
 
 from infra.services.seaweedfs import local_s3
-from tasks.storage.manifest import ShardStatus, load_manifest
-from tasks.storage.shards import scan_run
+from tasks.runs.manifest import ShardStatus, load_manifest
+from tasks.runs.parts import scan_run
 from tasks.storage.store import check_store, open_store
 from tests.conftest import E2E_LENGTHS
 from tests.flows.test_synthesis_at_scale import SYNTHEMBED, _keys, _ledger_records

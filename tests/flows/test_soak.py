@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from tasks.storage.manifest import ShardStatus, load_manifest
-from tasks.storage.shards import scan_run
+from tasks.runs.manifest import ShardStatus, load_manifest
+from tasks.runs.parts import scan_run
 from tasks.storage.store import open_store
 from tests.flows.test_synthesis_at_scale import _ledger_records
 from tests.flows.test_synthesize_flow import _assert_rows_are_valid, _cli, _run_cli

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.storage.manifest import ShardStatus, load_manifest
-from tasks.storage.shards import scan_run
+from tasks.runs.manifest import ShardStatus, load_manifest
+from tasks.runs.parts import scan_run
 from tasks.storage.store import open_store
 from tests.flows.test_synthesize_flow import _assert_rows_are_valid, _cli, _run_cli
 from tests.support.fake_openai import FakeOpenAI

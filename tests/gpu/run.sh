@@ -21,8 +21,8 @@ cuda_tests=$(status "${PIPESTATUS[0]}")
 
 DATA=$($PY - "$OUT" <<'PY'
 import sys
-from tasks.storage.manifest import Manifest, ShardEntry, ShardStatus, save_manifest
-from tasks.storage.shards import write_part
+from tasks.runs.manifest import Manifest, ShardEntry, ShardStatus, save_manifest
+from tasks.runs.parts import write_part
 from tasks.storage.store import open_store
 store = open_store(f"file://{sys.argv[1]}/store")
 rows = [{"example_id": f"e{i}", "task_type": "retrieval", "language": "en", "task": "Find the passage.",

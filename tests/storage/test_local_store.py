@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from tasks.storage.manifest import Manifest, ParameterMismatch, ShardEntry, ShardStatus, check_same_run, load_manifest, save_manifest
-from tasks.storage.shards import SCHEMA, part_file, scan_run, write_part
+from tasks.runs.manifest import Manifest, ParameterMismatch, ShardEntry, ShardStatus, check_same_run, load_manifest, save_manifest
+from tasks.runs.parts import SCHEMA, part_file, scan_run, write_part
 from tasks.storage.store import open_store
 from tasks.synth.config import SynthesisConfig
 from tasks.synth.run import prepare_run
@@ -93,8 +93,8 @@ def test_reusing_a_run_id_with_other_parameters_is_refused(tmp_path):
 
 
 def test_a_part_written_but_never_committed_is_removed_before_the_next_writer_starts(tmp_path):
-    from tasks.storage.manifest import PartEntry
-    from tasks.storage.shards import remove_uncommitted
+    from tasks.runs.manifest import PartEntry
+    from tasks.runs.parts import remove_uncommitted
 
     store = open_store(f"file://{tmp_path}")
     done = write_part(store, "r1", "sts", "en", 0, [_row(0)])

@@ -6,8 +6,8 @@ import secrets
 
 import pytest
 
-from tasks.storage.manifest import Manifest, ShardEntry, ShardStatus, load_manifest, save_manifest
-from tasks.storage.shards import scan_run, write_part
+from tasks.runs.manifest import Manifest, ShardEntry, ShardStatus, load_manifest, save_manifest
+from tasks.runs.parts import scan_run, write_part
 from tasks.storage.store import StoreError, check_store, open_store
 
 

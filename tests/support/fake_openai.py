@@ -50,11 +50,11 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from tasks.synth.languages import LANGUAGES, language_script
+from tasks.language.languages import LANGUAGES, language_script
 from tasks.synth.language_id import check_identified
 from tasks.synth.lengths import asked_words
 from tasks.synth.rejects import Rejected
-from tasks.synth.scripts import CHARS_PER_WORD, UNSPACED, in_script, word_count
+from tasks.language.scripts import CHARS_PER_WORD, UNSPACED, in_script, word_count
 from tests.support.real_text import sentences
 
 MODEL = "fake-model"
@@ -71,7 +71,7 @@ _ABOUT = re.compile(r"about (\d+) words")
 Policy = Callable[[int, str], str]
 RateLimitHeaders = dict[str, str] | Callable[[int], dict[str, str]]
 
-# Ten everyday words per script that tasks.synth.languages uses: parsing's wrong-language check
+# Ten everyday words per script that tasks.language.languages uses: parsing's wrong-language check
 # counts letters by script, so an answer in these passes for every language of that script.
 FILLER: dict[str, list[str]] = {script: words.split() for script, words in {
     "Latin": "river garden window silver market winter letter bridge candle forest",

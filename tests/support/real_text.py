@@ -12,13 +12,13 @@ strings left untranslated (equal to the English) and strings with a format place
 (``%(name)s``, ``%s``, ``{0}``: cutting it out would leave a gap), with HTML tags and entities
 removed and whitespace collapsed; then only strings of at least 8 characters and (in languages
 that space words) 3 words, whose letters are at least 80% in the language's script (as listed
-in ``tasks.synth.languages``), deduplicated, in sorted order: 17 (fy) to 285 (gl) strings.
+in ``tasks.language.languages``), deduplicated, in sorted order: 17 (fy) to 285 (gl) strings.
 
 The text is UI text: short imperative or descriptive sentences about users, passwords, dates
 and forms ("Enter a valid email address."). It is real and idiomatic but narrow in topic;
 judge a language detector on it, not a language model.
 
-Codes are ours (ISO 639-1, as in ``tasks.synth.languages.LANGUAGES``), mapped to Django's
+Codes are ours (ISO 639-1, as in ``tasks.language.languages.LANGUAGES``), mapped to Django's
 locale names in ``DJANGO_LOCALES`` (``no`` -> ``nb``, ``zh`` -> ``zh_Hans``; ``sr`` is Serbian
 in Cyrillic). ``VARIANTS`` adds a few non-default spellings for confusion tests: ``sr-Latn``
 (Serbian in Latin script), ``zh-Hant`` (Traditional Chinese) and ``nn`` (Norwegian Nynorsk).
@@ -41,9 +41,9 @@ import re
 import unicodedata
 from pathlib import Path
 
-from tasks.synth.languages import language_script
-from tasks.synth.scripts import UNSPACED as SCRIPT_UNSPACED
-from tasks.synth.scripts import script_share
+from tasks.language.languages import language_script
+from tasks.language.scripts import UNSPACED as SCRIPT_UNSPACED
+from tasks.language.scripts import script_share
 
 # Our code -> Django locale directory name. Of our 93, Django 5.2 has no catalog for as gu ha
 # jv la lo mg om or ps sa sd si so su tl xh yi; and its ckb is Central Kurdish in Arabic

@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("django")  # a pinned test dependency; without it there is no corpus
 
-from tasks.synth.languages import LANGUAGES
-from tasks.synth.scripts import script_share
+from tasks.language.languages import LANGUAGES
+from tasks.language.scripts import script_share
 from tests.support.real_text import (
     MIN_SENTENCES,
     REAL_TEXT_LANGUAGES,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tasks.synth.config import SynthesisConfig
 from tasks.synth.estimate import answer_words, estimate_run
-from tasks.synth.task_types import TaskType
+from tasks.runs.schema import TaskType
 
 LLM = {"base_url": "http://127.0.0.1:1/v1", "model": "m"}
 

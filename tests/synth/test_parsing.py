@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tasks.synth.parsing import Rejected, RejectReason, parse_example, parse_task_list, script_share, strip_fences
-from tasks.synth.task_types import TaskType
+from tasks.runs.schema import TaskType
 
 LONG = " ".join(["word"] * 160)  # long-long: at least 300 words asked, half of it accepted
 GOOD = {

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from tasks.storage.ledger import RequestLedger
+from tasks.llm.ledger import RequestLedger
 from tasks.storage.store import open_store
-from tasks.synth.budget import Budget
-from tasks.synth.llm import LLMClient, LLMSettings
-from tasks.synth.part import Caller, PartSpec, generate_part
-from tasks.synth.task_types import TaskType
+from tasks.llm.budget import Budget
+from tasks.llm.client import LLMClient, LLMSettings
+from tasks.llm.caller import LLMCaller
+from tasks.synth.part import PartSpec, generate_part
+from tasks.runs.schema import TaskType
 from tests.support.fake_openai import FakeOpenAI
 
 
@@ -19,7 +20,7 @@ def _run_part(server: FakeOpenAI, tmp_path, task_type: TaskType, count: int, bud
         ledger = RequestLedger(open_store(f"file://{tmp_path}"), "r1")
         part = ledger.open_part(f"{task_type.value}/en/0")
         try:
-            result = await generate_part(Caller(client, part, budget or Budget()), task_type, "en",
+            result = await generate_part(LLMCaller(client, part, budget or Budget()), task_type, "en",
                                          PartSpec(0, seed=11, count=count))
         finally:
             ledger.close_part(part)
@@ -54,7 +55,7 @@ def test_a_manifest_save_cancelled_mid_write_never_lands_after_a_newer_one(tmp_p
     import threading
     import time
 
-    from tasks.storage.manifest import Manifest, PartEntry, ShardEntry, load_manifest
+    from tasks.runs.manifest import Manifest, PartEntry, ShardEntry, load_manifest
     from tasks.synth.run import ManifestWriter
 
     store = open_store(f"file://{tmp_path}")

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from tasks.synth.languages import LANGUAGES, language_name, script_note
+from tasks.language.languages import LANGUAGES, language_name, script_note
 from tasks.synth.sampling import sample_examples
 from tasks.synth.task_types import TASK_SPECS, TaskType
 from tasks.synth.templates import BRAINSTORM, GENERATE

@@ -7,7 +7,7 @@ import pytest
 
 from flows import cli
 from flows.cli import build_parser, train_command
-from tasks.settings import Settings
+from tasks.common.settings import Settings
 
 
 @pytest.fixture(autouse=True)

@@ -17,21 +17,21 @@ import polars as pl
 import pytest
 import yaml
 
-from tasks.storage.manifest import FilterEntry, load_manifest, save_manifest
+from tasks.runs.manifest import FilterEntry, load_manifest, save_manifest
 from tasks.storage.store import check_store, open_store
 from tasks.train.card import (
     CARD_FILE,
     EVALUATION_FILE,
     LOSS_IMAGE,
     TRAIN_CONFIG_FILE,
-    public_url,
     read_training_data,
-    record_evaluation,
     write_model_card,
 )
+from tasks.common.cards import public_url
+from tasks.evaluate.card import record_evaluation
 from tasks.train.config import TrainConfig
 from tasks.train.data import read_run
-from tasks.train.plots import loss_curve_png
+from tasks.common.plots import loss_curve_png
 from tests.export.conftest import ROWS, SECRET, make_run
 
 HISTORY = [{"step": s, "loss": loss, "lr": 1e-4, "grad_norm": 1.0, "tokens_per_s": tps, "examples_per_s": 2.0,
@@ -199,7 +199,7 @@ def test_a_retrained_model_starts_without_the_old_scores(trained):
 def test_push_offline_fails_clearly_and_keeps_the_model(trained, monkeypatch):
     import huggingface_hub.constants
 
-    from tasks.export.hub import HubUnavailable
+    from tasks.common.hub import HubUnavailable
     from tasks.train.hub import push_model
 
     _, model = trained

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from tasks.storage.manifest import Manifest, ShardEntry, ShardStatus, save_manifest
-from tasks.storage.shards import write_part
+from tasks.runs.manifest import Manifest, ShardEntry, ShardStatus, save_manifest
+from tasks.runs.parts import write_part
 from tasks.storage.store import open_store
 from tasks.train.config import TrainConfig
 from tasks.train.data import Pair, batch_schedule, load_pairs, local_slice, split_run_url

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tasks.storage.manifest import Manifest, ShardEntry, ShardStatus, save_manifest
-from tasks.storage.shards import write_part
+from tasks.runs.manifest import Manifest, ShardEntry, ShardStatus, save_manifest
+from tasks.runs.parts import write_part
 from tasks.storage.store import open_store
 from tasks.train.checkpoint import CONFIG_FILE, SCHEDULE_FILE, STATE_FILE, load_state, save_state, stored_schedule
 from tasks.train.config import TrainConfig

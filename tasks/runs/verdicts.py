@@ -1,0 +1,62 @@
+"""Filter verdicts: which rows of a run a whole-run filter flagged, and whether readers drop them.
+
+A filter (near-duplicates, contamination, …: :mod:`tasks.clean.filters`) writes one Parquet
+file of verdicts (``example_id``, ``reason``, details) per run of it, and records it in the
+manifest as a :class:`~tasks.runs.manifest.FilterEntry`. The data files are never rewritten:
+readers (:func:`tasks.runs.parts.scan_run`) leave out the ids a ``drop`` filter lists. This
+module knows files and counts, not what any filter checks.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+import time
+from datetime import UTC, datetime
+
+import polars as pl
+
+from tasks.runs.manifest import FilterEntry, Manifest
+from tasks.storage.store import Store
+
+
+def filter_path(store: Store, run_id: str, name: str) -> str:
+    """A new verdict file each time: the manifest names the one in force, so a clean that fails
+    half-way never leaves the saved manifest describing a file it did not write."""
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    return store.path("runs", run_id, "filters", f"{name}-{stamp}.parquet")
+
+
+def remove_stale_verdicts(store: Store, manifest: Manifest) -> list[str]:
+    """Delete verdict files the (saved) manifest no longer names; returns their paths."""
+    current = {entry.path for entry in manifest.filters.values()}
+    return store.remove_unlisted(store.path("runs", manifest.run_id, "filters", "*.parquet"), current)
+
+
+def write_verdicts(store: Store, manifest: Manifest, name: str, verdicts: pl.DataFrame, rows: pl.DataFrame,
+           action: str, started: float, details: dict | None = None) -> FilterEntry:
+    """Write one filter's verdicts (a new file) and describe them: distinct rows per reason, overall and per shard."""
+    path = filter_path(store, manifest.run_id, name)
+    buffer = io.BytesIO()
+    verdicts.write_parquet(buffer, compression="zstd")
+    store.write_bytes(path, buffer.getvalue())
+    flagged = verdicts.unique(["example_id", "reason"]).join(rows.select("example_id", "task_type", "language"),
+                                                             on="example_id", how="left")
+    by_shard: dict[str, dict[str, int]] = {}
+    for task_type, language, reason, n in flagged.group_by("task_type", "language", "reason").len().iter_rows():
+        by_shard.setdefault(f"{task_type}/{language}", {})[reason] = n
+    counts = dict(flagged.group_by("reason").len().sort("reason").iter_rows())
+    return FilterEntry(path=path, action=action, rows_checked=rows.height, counts=counts, by_shard=by_shard,
+                       details=details or {}, seconds=round(time.perf_counter() - started, 2))
+
+
+def dropped_ids(store: Store, manifest: Manifest) -> pl.LazyFrame | None:
+    """The example ids that ``drop`` filters leave out of the run's data (None: none)."""
+    paths = [entry.path for entry in manifest.filters.values() if entry.action == "drop"]
+    if not paths:
+        return None
+    frames = []
+    for path in paths:
+        with store.fs.open(path, "rb") as f:
+            frames.append(pl.read_parquet(f, columns=["example_id"]))
+    return pl.concat(frames).unique().lazy()
