@@ -6,8 +6,8 @@ settings whose names look like credentials (:data:`SECRET_NAME`) are left out of
 
 >>> public_url("s3://AKIA:hunter2@bucket/runs/r1?X-Amz-Signature=abc")
 's3://bucket/runs/r1'
->>> bool(SECRET_NAME.search("llm_api_key")), yaml_string('say "hi"')
-(True, '"say \\"hi\\""')
+>>> bool(SECRET_NAME.search("llm_api_key")), yaml_string("a: b")
+(True, '"a: b"')
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ seeds stay in the run (they repeat what the columns say, or only matter for resu
 The folder is built beside ``out`` and renamed into place when complete, so ``out`` is
 either the previous export or the new one, never half of one.
 
->>> from tasks.runs.parts import SCHEMA
+>>> from tasks.runs.schema import ROW_SCHEMA as SCHEMA
 >>> rows = pl.LazyFrame([{**{c: "x" for c in SCHEMA}, "example_index": 0, "shard_seed": 0,
 ...                       "prompt_tokens": 1, "completion_tokens": 1}], schema=SCHEMA)
 >>> export_rows(rows).collect_schema().names() == list(EXPORT_COLUMNS)
