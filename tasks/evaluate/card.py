@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from tasks.common.cards import public_url
 from tasks.common.report import markdown_table
+from tasks.evaluate.suite import main_scores
 from tasks.storage.store import Store, open_store
 from tasks.train.card import CARD_FILE, EVALUATION_FILE, EVALUATION_HEADING, TRAIN_CONFIG_FILE
 
@@ -43,14 +44,16 @@ def read_task_result(url: str) -> dict:
 
     The score is mteb's ``TaskResult.get_score()``: the mean main score over splits and subsets.
     """
+    from mteb import TaskResult
+
     folder, _, name = url.rpartition("/")
     store = open_store(folder)
     result = store.read_json(store.path(name))
     if result is None:
         raise FileNotFoundError(f"no mteb result at {public_url(url)}")
-    values = [subset["main_score"] for split in result["scores"].values() for subset in split]
     date = datetime.fromtimestamp(result["date"], UTC).strftime("%Y-%m-%d") if result.get("date") else ""
-    return {"metric": main_score_name(result["task_name"]), "score": round(statistics.fmean(values), 4),
+    score = main_scores([TaskResult.from_dict(result)])[result["task_name"]]  # mteb's own mean over splits
+    return {"metric": main_score_name(result["task_name"]), "score": round(score, 4),
             "mteb_version": result.get("mteb_version", ""), "evaluated": date, "result": public_url(url),
             "task": result["task_name"]}
 

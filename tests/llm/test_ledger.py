@@ -26,7 +26,7 @@ def test_answers_are_on_disk_as_they_arrive_and_a_torn_last_line_is_skipped(tmp_
         f.write('{"key": "k3", "text": "trunc')  # a write torn by the kill
     reopened = RequestLedger(store, "r1").open_part("sts/en/2")
     assert set(reopened.records) == {"k1", "k2"}
-    assert reopened.get("k2")["verdict"] == "invalid_json" and reopened.get("k1")["label"].startswith("sts/en")
+    assert reopened.records["k2"]["verdict"] == "invalid_json" and reopened.records["k1"]["label"].startswith("sts/en")
     assert reopened.totals() == {"calls": 2, "prompt_tokens": 23, "completion_tokens": 10, "retries": 2, "seconds": 0.5}
 
 

@@ -121,9 +121,9 @@ def test_a_leftover_staging_folder_is_not_taken_for_the_cache(fake_gguf, tmp_pat
 
 
 def test_the_embedded_qwen_alias_uses_the_generators_joined_gguf(fake_gguf, tmp_path, conversions, monkeypatch):
-    import infra.services.llama
+    import tasks.common.shipped_models
 
-    monkeypatch.setattr(infra.services.llama, "ensure_gguf", lambda: fake_gguf)
+    monkeypatch.setattr(tasks.common.shipped_models, "ensure_gguf", lambda: fake_gguf)
     monkeypatch.setattr(base_model, "_check_alias_installed", lambda alias: None)  # the parts may be absent
     path = resolve_base_model("embedded-qwen", cache_dir=tmp_path)
     assert Path(path).name.startswith("tiny-model.Q4_0-") and len(conversions) == 1
