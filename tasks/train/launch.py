@@ -42,13 +42,30 @@ def quiet_local_ray() -> None:
         bootstrap.write_text(BOOTSTRAP_NOTE + "provider:\n  type: local\n")
 
 
+def cluster_address(address: str | None = None) -> str | None:
+    """The Ray cluster to join: ``address`` if given, else ``RAY_ADDRESS`` (what ``ray job submit``,
+    a KubeRay RayJob and Ray's own tools set), else None: start a local Ray.
+
+    >>> os.environ.pop("RAY_ADDRESS", None); cluster_address() is None
+    True
+    >>> os.environ["RAY_ADDRESS"] = "127.0.0.1:6379"; cluster_address(), cluster_address("ray://head:10001")
+    ('127.0.0.1:6379', 'ray://head:10001')
+    >>> del os.environ["RAY_ADDRESS"]
+    """
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
 def connect_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
-    """Join ``address`` or start a local Ray on 127.0.0.1; True when this call started a local one."""
+    """Join the cluster at ``address`` (or ``RAY_ADDRESS``), or start a local Ray on 127.0.0.1 with
+    ``num_cpus``; True when this call started a local one.
+
+    Resources are never passed when joining: Ray refuses ``num_cpus`` for an existing cluster.
+    """
     import ray
 
     if ray.is_initialized():
         return False
-    if address:
+    if address := cluster_address(address):
         ray.init(address=address, log_to_driver=True)
         return False
     quiet_local_ray()
@@ -118,7 +135,7 @@ def launch(config: TrainConfig, base_path: str, on_metrics: Callable[[dict], Non
 
     from tasks.train.loop import train_func
 
-    started_local = connect_ray(address, num_cpus=None if address else max(os.cpu_count() or 1, config.num_workers))
+    started_local = connect_ray(address, num_cpus=max(os.cpu_count() or 1, config.num_workers))
     metrics: Queue = Queue()
     storage_path, storage_filesystem = storage_for(config.out)
     cpus = config.cpus_per_worker or cpus_per_worker(ray.cluster_resources().get("CPU", 1), config.num_workers)
