@@ -132,6 +132,14 @@ class SynthesisConfig(BaseModel):
             raise ValueError("the selected languages all have weight 0")
         return self
 
+    @model_validator(mode="after")
+    def _usd_budget_has_prices(self):
+        # At the default prices of 0 every request costs $0: a USD cap would cap nothing.
+        if self.budget_usd is not None and not (self.price_input_per_mtok or self.price_output_per_mtok):
+            raise ValueError(f"--budget-usd {self.budget_usd} needs the model's prices: --price-input and "
+                             "--price-output (USD per million prompt / completion tokens); at price 0 nothing is capped")
+        return self
+
     def weights(self) -> dict[str, float]:
         """Weights of the selected languages (not normalised)."""
         source = self.language_weights if self.language_weights is not None else default_weights()
@@ -194,9 +202,13 @@ def plan_shards(config: SynthesisConfig) -> list[ShardEntry]:
         sizes = {(t, lang): config.examples_per_shard for lang in config.languages for t in config.task_types}
     else:
         sizes = {}
+        types = config.task_types
+        first = 0  # which task type gets the next left-over example: rotates across languages
         for lang, n in apportion(config.total_examples, config.weights()).items():
-            per_type = apportion(n, {t: 1.0 for t in config.task_types})
-            sizes.update({(t, lang): k for t, k in per_type.items()})
+            base, left_over = divmod(n, len(types))
+            for i, t in enumerate(types):  # even split; the left-overs go round, so no type is starved
+                sizes[(t, lang)] = base + ((i - first) % len(types) < left_over)
+            first = (first + left_over) % len(types)
     shards = []
     for (t, lang), n in sizes.items():
         if n <= 0:

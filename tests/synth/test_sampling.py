@@ -85,6 +85,21 @@ def test_plan_with_total_examples_splits_by_language_weight_then_type():
     assert plan["retrieval/en"] + plan["sts/en"] > plan["retrieval/es"] + plan["sts/es"] > 0
 
 
+@pytest.mark.parametrize("languages, weights, total", [
+    ("all", None, 2000),  # was: STS in 14 of 93 languages, 260 examples against 353 for four other types
+    ("en,es", {"en": 0.5, "es": 0.5}, 10),  # was: no STS at all (ties broken alphabetically)
+    ("en,es,de", None, 17),
+])
+def test_total_examples_split_evenly_over_task_types(languages, weights, total):
+    config = SynthesisConfig(languages=languages, task_types="all", total_examples=total, language_weights=weights,
+                             llm=LLM)
+    per_type: dict[str, int] = {}
+    for shard in plan_shards(config):
+        per_type[shard.task_type] = per_type.get(shard.task_type, 0) + shard.requested
+    assert sum(per_type.values()) == total and len(per_type) == 6, per_type
+    assert max(per_type.values()) - min(per_type.values()) <= 1, per_type
+
+
 def test_plan_with_examples_per_shard_lists_every_shard():
     config = SynthesisConfig(languages=["en", "es"], task_types="all", examples_per_shard=3, llm=LLM)
     plan = plan_shards(config)
@@ -99,10 +114,16 @@ def test_plan_with_examples_per_shard_lists_every_shard():
     ({"examples_per_shard": 0}, "greater than or equal to 1"),
     ({"language_weights": {"zz": 1.0}}, "unknown language"),
     ({"run_id": "../escape"}, "pattern"),
+    ({"budget_usd": 0.0001}, "--budget-usd 0.0001 needs the model's prices"),  # was: $0 a request, nothing capped
+    ({"budget_usd": 1.0, "price_output_per_mtok": 0.0}, "needs the model's prices"),
 ])
 def test_bad_parameters_fail_with_a_clear_message(bad, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         SynthesisConfig(llm=LLM, **bad)
+
+
+def test_a_usd_budget_with_prices_is_accepted():
+    assert SynthesisConfig(llm=LLM, budget_usd=1.0, price_input_per_mtok=0.15).budget_usd == 1.0
 
 
 def test_language_parsing_helpers():
