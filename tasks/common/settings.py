@@ -18,9 +18,10 @@ False
 from __future__ import annotations
 
 import os
+from difflib import get_close_matches
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from tasks.common.cache import cache_root
@@ -44,6 +45,16 @@ class Settings(BaseSettings):
     s3_credentials_block: str | None = Field(None, description="Prefect Secret block with S3 keys")
     ray_address: str | None = Field(None, description="Ray cluster to join; None: a local Ray on 127.0.0.1")
     cache: Path = Field(default_factory=cache_root, description="models, wheels, evaluation data")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_keys(cls, data):
+        """A typo in synthembed.toml (``stor = …``) is an error naming it, not a silently ignored key."""
+        if isinstance(data, dict) and (unknown := sorted(set(data) - set(cls.model_fields))):
+            hints = [f"{key!r}" + (f" (did you mean {close[0]!r}?)" if (close := get_close_matches(key, cls.model_fields, 1))
+                                   else "") for key in unknown]
+            raise ValueError(f"unknown setting(s) {', '.join(hints)}; known: {', '.join(cls.model_fields)}")
+        return data
 
     @field_validator("cache", mode="before")
     @classmethod
