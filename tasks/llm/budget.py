@@ -2,7 +2,10 @@
 
 Before a request is sent, its worst case — the prompt's estimated tokens plus ``max_tokens`` —
 is reserved against what is left; the answer's real usage then replaces the reservation. A run
-therefore never spends more than its budget, apart from an under-estimated prompt.
+therefore never spends more than its budget, apart from an under-estimated prompt. A request
+that does not fit while others are in flight waits for them to settle (their answers usually
+cost far less than their worst case): the budget is spent out, not given up at the first
+crowded moment, and it is exhausted only when nothing in flight could make room.
 
 >>> b = Budget(limit_tokens=1000)
 >>> r = b.reserve("x" * 400, max_tokens=500)   # 400 chars -> at most ~200 prompt tokens at first
@@ -17,6 +20,7 @@ tasks.llm.budget.BudgetExhausted: token budget: 150 of 1000 tokens spent, 0 rese
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from tasks.llm.requests import estimate_prompt_tokens
@@ -46,6 +50,7 @@ class Budget:
         self.spent_prompt, self.spent_completion = spent_prompt, spent_completion
         self.reserved_tokens, self.reserved_usd = 0, 0.0
         self._tokens_per_char, self._calibrated = INITIAL_TOKENS_PER_CHAR, False
+        self._settled = asyncio.Event()  # set (then replaced) whenever a reservation is given back
 
     @property
     def spent_tokens(self) -> int:
@@ -79,6 +84,19 @@ class Budget:
         self.reserved_usd += usd
         return Reservation(tokens, usd)
 
+    async def reserve_when_room(self, prompt: str, max_tokens: int) -> Reservation:
+        """Reserve a request's worst case, waiting while requests in flight hold the room it needs.
+
+        Raises :class:`BudgetExhausted` only when nothing is reserved and it still does not fit.
+        """
+        while True:
+            try:
+                return self.reserve(prompt, max_tokens)
+            except BudgetExhausted:
+                if self.reserved_tokens <= 0 and self.reserved_usd <= 0:
+                    raise
+                await self._settled.wait()
+
     def settle(self, reservation: Reservation, prompt_tokens: int, completion_tokens: int, prompt: str = "") -> None:
         """Replace a reservation by the answer's real usage (and learn the prompt's token ratio)."""
         self.release(reservation)
@@ -92,6 +110,8 @@ class Budget:
         """Give back a reservation whose request was not answered (nothing billed)."""
         self.reserved_tokens -= reservation.tokens
         self.reserved_usd -= reservation.usd
+        self._settled.set()  # wake every waiter to try again; later ones wait on a new event
+        self._settled = asyncio.Event()
 
     def describe(self) -> str:
         parts = []

@@ -45,7 +45,8 @@ class LLMCaller:
         """The parsed answer to ``request``.
 
         Raises AnswerRejected (recorded with its verdict), LLMCallFailed (nothing to record), or
-        BudgetExhausted (the budget allows no further request; nothing was sent).
+        BudgetExhausted (the budget allows no further request, even once those in flight settle;
+        nothing was sent).
         """
         if (completion := self.ledger.get(request.key)) is not None:
             self.reused += 1
@@ -60,7 +61,7 @@ class LLMCaller:
         return value
 
     async def _send(self, request: ChatRequest) -> Completion:
-        reservation = self.budget.reserve(request.prompt, request.max_tokens) if self.budget.limited else None
+        reservation = await self.budget.reserve_when_room(request.prompt, request.max_tokens) if self.budget.limited else None
         try:
             completion = await self.backend.send(request)
         except BaseException:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tasks.llm.budget import Budget, BudgetExhausted
@@ -36,3 +38,23 @@ def test_the_prompt_estimate_is_calibrated_upwards_from_real_usage():
     assert r.tokens == 50 + 16 + 10
     budget.settle(r, prompt_tokens=150, completion_tokens=10, prompt="字" * 100)  # CJK: 1.5 per char
     assert budget.reserve("字" * 100, max_tokens=10).tokens == 165 + 16 + 10
+
+
+def test_a_request_that_does_not_fit_waits_for_those_in_flight_instead_of_stopping():
+    # Given a budget whose room is held by reservations in flight (worst cases of 1,216 tokens)
+    async def go():
+        budget = Budget(limit_tokens=5_000)
+        in_flight = [budget.reserve("p" * 400, max_tokens=1000) for _ in range(4)]
+        waiter = asyncio.create_task(budget.reserve_when_room("p" * 400, max_tokens=1000))
+        await asyncio.sleep(0.01)
+        assert not waiter.done()  # was: BudgetExhausted at once, the run stopped with 0 tokens spent
+        # When they settle far under their worst case, then the waiting request gets its room
+        for r in in_flight:
+            budget.settle(r, prompt_tokens=100, completion_tokens=200)
+        reservation = await asyncio.wait_for(waiter, 1)
+        assert budget.spent_tokens == 1200 and budget.reserved_tokens == reservation.tokens
+        # and with nothing in flight, a request that cannot fit ends the run
+        budget.settle(reservation, 100, 200)
+        with pytest.raises(BudgetExhausted):
+            await budget.reserve_when_room("p" * 400, max_tokens=4000)
+    asyncio.run(go())
