@@ -3,7 +3,8 @@
     synthembed evaluate --model file://./models/m1/model --baselines --passkey
 
 Results are filed in mteb's format under ``{store}/evals/{model}/{revision}/``; the comparison
-(table, bar chart, passkey curve) under ``{store}/evals/reports/{report_id}/``.
+(table, bar chart, passkey curve) under ``{store}/evals/reports/{report_id}/``; each exported model's
+card gets its scores. The flow run is named after the first model (``evaluate-{run_id}`` in the pipeline).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
+from tasks.evaluate.card import record_evaluation
 from tasks.evaluate.config import EvalConfig
-from tasks.evaluate.models import ModelSpec, load_encoder, with_local_copies
+from tasks.evaluate.models import ModelSpec, ModelSpecError, load_encoder, parse_model, with_local_copies
 from tasks.evaluate.passkey import load_with_rope_theta, model_encoder, run_passkey
 from tasks.evaluate.plots import passkey_png, scores_png
 from tasks.evaluate.preflight import check_evaluation
@@ -25,7 +28,6 @@ from tasks.common.progress import Progress
 from tasks.common.report import markdown_table
 from tasks.common.settings import Settings
 from tasks.storage.store import open_store
-from tasks.evaluate.card import record_evaluation
 
 
 @task(name="check-evaluation-inputs", cache_policy=NO_CACHE)
@@ -110,18 +112,30 @@ def write_report(config: EvalConfig, results: list[dict], passkey: dict[str, lis
             "passkey": passkey, "passkey_plot": store.url(*folder, "passkey.png") if passkey else None}
 
 
-@flow(name="evaluate")
-def evaluate(config: EvalConfig) -> dict:
+def run_name() -> str:
+    """``evaluate-`` and the first model's label (an exported ``{out}/model`` is labelled by its ``out``)."""
+    models = flow_run.parameters["config"].models
+    try:
+        return f"evaluate-{parse_model(models[0]).label}" if models else "evaluate-baselines"
+    except ModelSpecError:  # the input check reports it, in the run that bears this name
+        return "evaluate"
+
+
+@flow(name="evaluate", flow_run_name=run_name)
+def evaluate(config: EvalConfig, checked: bool = False) -> dict:
     """Score models with mteb on the offline suite (or named MTEB tasks), optionally the passkey test.
 
     Args:
         config: the models (exported folders/URLs, ``base:SPEC``, baselines), tasks, sizes, store.
+        checked: the caller already ran :func:`check_evaluation` on ``config`` (the CLI does, before
+            Prefect starts): do not check again.
 
     Returns:
         ``{"report", "plot", "table", "passkey", "passkey_plot"}``: URLs and the model × task rows.
     """
     logger = get_run_logger()
-    named = check_inputs(config)  # as given: model cards are updated there, not in local cache copies
+    # As given: model cards are updated there, not in local cache copies.
+    named = config.specs() if checked else check_inputs(config)
     specs = fetch_models(named)
     n_tasks = len(select_tasks(config.tasks, config.bible_samples, config.bbc_per_label, config.seed))
     logger.info("evaluating %d model(s) on %d task(s): %s", len(specs), n_tasks, ", ".join(s.label for s in specs))

@@ -5,12 +5,12 @@
 The result is a Hugging Face dataset folder (see :mod:`tasks.export.dataset` for the layout)
 that ``datasets.load_dataset(out)`` reads offline. A plain function, not a Prefect flow: it
 is one local, seconds-long step with nothing to retry or resume, and runs without a server.
+The command line (``flows.cli.export``) prints its log lines on stderr as its progress.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 from tasks.export.card import render_card
@@ -20,7 +20,7 @@ from tasks.export.plots import write_charts
 from tasks.runs.profile import profile_rows
 from tasks.common.progress import Progress
 from tasks.storage.store import open_store
-from tasks.synth.config import check_run_id
+from tasks.runs.manifest import check_run_id
 
 log = logging.getLogger("synthembed.export")
 
@@ -64,7 +64,7 @@ def export(store_url: str, run_id: str, out: str | Path, overwrite: bool = False
         progress.close()
         plots = write_charts(profile, folder)
         logger.info("wrote %s", ", ".join(plots.values()))
-        card = render_card(run.manifest, profile, configs, plots, filters=run.filters, repo_id=repo_id,
+        card = render_card(run.manifest, profile, configs, plots, repo_id=repo_id,
                            folder_name=target.name)
         (folder / "README.md").write_text(card, encoding="utf-8")
         logger.info("wrote README.md (dataset card)")
@@ -80,50 +80,3 @@ def export(store_url: str, run_id: str, out: str | Path, overwrite: bool = False
         except HubUnavailable as exc:
             summary["hub_error"] = str(exc)
     return summary
-
-
-class _Stderr(logging.Handler):
-    """Messages to whatever ``sys.stderr`` is when they are logged (it may be swapped, e.g. under pytest)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        print(self.format(record), file=sys.stderr)
-
-
-def console_logger() -> logging.Logger:
-    """The export's logger, printing its messages plainly on stderr (the CLI's progress lines)."""
-    if not any(isinstance(h, _Stderr) for h in log.handlers):
-        log.addHandler(_Stderr())
-        log.setLevel(logging.INFO)
-        log.propagate = False
-    return log
-
-
-def add_export_parser(sub, default_store: str) -> None:
-    p = sub.add_parser("export", help="write a run as a Hugging Face dataset folder (card, plots), optionally push it")
-    p.add_argument("--run-id", required=True)
-    p.add_argument("--out", required=True, help="local folder to write; must be absent or empty (see --overwrite)")
-    p.add_argument("--store", default=default_store)
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out once the new export is complete")
-    p.add_argument("--push-to-hub", metavar="REPO", help="then upload it as hub dataset OWNER/NAME (token: $HF_TOKEN)")
-    p.add_argument("--private", action="store_true", help="create the --push-to-hub repository private")
-
-
-def export_command(args) -> int:
-    """``synthembed export``: 0 written (and pushed), 1 written but the push failed, 2 bad input."""
-    from tasks.common.report import format_table
-    from tasks.storage.store import StoreError
-
-    try:
-        summary = export(args.store, args.run_id, args.out, overwrite=args.overwrite, push_to_hub=args.push_to_hub,
-                         private=args.private, logger=console_logger())
-    except (ValueError, StoreError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(format_table(summary["configs"]))
-    print(f"\ndataset: {summary['out']}\ncard:    {summary['card']}")
-    if summary["hub_error"]:
-        print(f"error: {summary['hub_error']}", file=sys.stderr)
-        return 1
-    if summary["hub_url"]:
-        print(f"hub:     {summary['hub_url']}")
-    return 0

@@ -1,17 +1,54 @@
 """Redo only the failed or unfinished shards of a synthesis run, with its original parameters and seeds.
 
     synthembed retry --run-id RUN_ID [--languages es,de]     # or the `retry` deployment
+
+:func:`plan_retry` is the one retry implementation: the command line (``flows.cli.synthesize``)
+and the ``retry`` flow below both plan with it, then run the ``synthesize`` flow on the shards it names.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from prefect import flow, get_run_logger
 
+from tasks.runs.manifest import find_run
 from flows.synthesize import open_checked_store, synthesize
-from tasks.runs.manifest import load_manifest
-from tasks.synth.config import DEFAULT_STORE
+from tasks.storage.store import Store
+from tasks.synth.config import DEFAULT_STORE, SynthesisConfig
 from tasks.synth.run import retry_plan
 from tasks.synth.summary import SynthesisSummary
+
+
+@dataclass(frozen=True)
+class Retry:
+    """What a retry redoes: the run's stored configuration (with the overrides asked for) and its unfinished shards."""
+
+    config: SynthesisConfig
+    shards: list[str]  # keys like ``sts/es``; empty: nothing to redo
+    selected: bool  # only some languages were asked for
+
+    def describe(self) -> str:
+        """One line: what the retry redoes, or that there is nothing to redo."""
+        if not self.shards:
+            which = "selected " if self.selected else ""
+            return f"nothing to retry: every {which}shard of {self.config.run_id} is complete"
+        return f"retrying {len(self.shards)} shard(s) of {self.config.run_id}: {', '.join(self.shards)}"
+
+
+def plan_retry(store: Store, store_url: str, run_id: str, languages: list[str] | None = None,
+               llm_base_url: str | None = None, llm_model: str | None = None,
+               budget_tokens: int | None = None, budget_usd: float | None = None) -> Retry:
+    """The retry of run ``run_id``: RunNotFound when there is none, ValueError when it stored no configuration.
+
+    ``store`` is opened from ``store_url`` (the URL as given is the one the retried run records).
+    Every other argument left None keeps the run's own value: another endpoint (the original one
+    may be gone), a raised budget for a run the budget stopped.
+    """
+    config, todo = retry_plan(find_run(store, run_id), store_url, languages)
+    llm = config.llm.model_copy(update={k: v for k, v in {"base_url": llm_base_url, "model": llm_model}.items() if v})
+    budgets = {k: v for k, v in {"budget_tokens": budget_tokens, "budget_usd": budget_usd}.items() if v is not None}
+    return Retry(config.model_copy(update={"llm": llm, **budgets}), todo, selected=languages is not None)
 
 
 @flow(name="retry", flow_run_name="retry-{run_id}")
@@ -32,14 +69,8 @@ async def retry(
         llm_model: the model name on ``llm_base_url``.
     """
     logger = get_run_logger()
-    opened = open_checked_store(store)
-    manifest = load_manifest(opened, run_id)
-    if manifest is None:
-        raise FileNotFoundError(f"no synthesis run {run_id!r} in {opened.url()}")
-    config, todo = retry_plan(manifest, store, languages)
-    if not todo:
-        logger.info("nothing to retry: every selected shard of %s is complete", run_id)
+    plan = plan_retry(open_checked_store(store), store, run_id, languages, llm_base_url, llm_model)
+    logger.info(plan.describe())
+    if not plan.shards:
         return None
-    llm = config.llm.model_copy(update={k: v for k, v in {"base_url": llm_base_url, "model": llm_model}.items() if v})
-    logger.info("retrying %d shard(s): %s", len(todo), ", ".join(todo))
-    return await synthesize(config.model_copy(update={"llm": llm}), only_shards=todo)
+    return await synthesize(plan.config, only_shards=plan.shards)

@@ -1,10 +1,15 @@
-"""The synthesis flow: plan shards and parts → check the LLM → generate every shard → report.
+"""The synthesis flow: check the inputs → open the store → take the run's lease → plan shards
+and parts → check the LLM → generate every language → run the filters → report.
 
-Run it from the CLI (``synthembed synthesize --languages en,es``) or as a deployment; the
-logic lives in ``tasks.synth`` and ``tasks.storage``. One Prefect task run per language (93
-at most, whatever the run's size); inside it, each shard (task type) is cut into parts that
-are generated, written and committed one by one, admitted whenever the LLM backend would
-otherwise run short of work. The ``synthesis-shards`` artifact shows every shard and its parts.
+Run it from the CLI (``synthembed synthesize --languages en,es``) or as a deployment; the logic
+lives in ``tasks.synth``, ``tasks.llm`` and ``tasks.runs``. The whole run holds the run's lease
+(:mod:`tasks.storage.lease`: one writer per run; a writer that loses it starts no further
+request and saves nothing more). One Prefect task run per language (93 at most, whatever the
+run's size); inside it, each shard (task type) is cut into parts that are generated, written and
+committed one by one, admitted whenever the LLM backend would otherwise run short of work. Then
+the filters (near-duplicates, overlap with evaluation data: :mod:`flows.clean`) mark rows for
+readers to leave out; if they fail, the data stays committed and ``synthembed clean`` redoes
+them. The ``synthesis-shards`` artifact shows every shard and its parts.
 """
 
 from __future__ import annotations
@@ -16,16 +21,16 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks.clean.filters import check_evaluation_sources, clean_run
+from flows.clean import filter_run
+from tasks.clean.filters import check_evaluation_sources
 from tasks.clean.settings import CleanSettings
-from tasks.runs.verdicts import remove_stale_verdicts
 from tasks.common.progress import Progress
 from tasks.common.secrets import llm_api_key
-from tasks.storage.lease import LeaseLost, holding_lease
-from tasks.runs.manifest import Manifest, ShardEntry, save_manifest
-from tasks.runs.parts import remove_uncommitted
-from tasks.storage.store import Store, check_store, open_store
 from tasks.llm.backends import open_backend
+from tasks.runs.manifest import Manifest, ShardEntry
+from tasks.runs.parts import remove_uncommitted
+from tasks.storage.lease import RunLease, holding_lease
+from tasks.storage.store import Store, check_store, open_store
 from tasks.synth.config import SynthesisConfig
 from tasks.synth.run import SynthesisRun, prepare_run, run_languages
 from tasks.synth.summary import SynthesisSummary, shard_table, summarize
@@ -46,22 +51,16 @@ def open_checked_store(url: str) -> Store:
     return store
 
 
-@task(name="clean", task_run_name="clean-{manifest.run_id}", cache_policy=NO_CACHE)
-async def clean_data(store: Store, manifest: Manifest, settings: CleanSettings, lease) -> Manifest:
-    """Near-duplicates and evaluation overlap over every committed row; the manifest records them.
-
-    In a thread: the event loop keeps renewing the run's lease meanwhile, and nothing is saved
-    if it was lost by the end.
-    """
-    logger = get_run_logger()
-    cleaned = await asyncio.to_thread(clean_run, store, manifest, settings)
-    if lease.lost.is_set():
-        raise LeaseLost(f"the lease of run {manifest.run_id!r} was taken while the filters ran; nothing was saved")
-    await asyncio.to_thread(save_manifest, store, cleaned)
-    await asyncio.to_thread(remove_stale_verdicts, store, cleaned)
+# log_prints off: building the decontamination index loads mteb datasets, whose fingerprinting
+# (dill) disassembles functions with dis.dis into a captured stdout; Prefect's print patch would
+# log those ~90 lines of bytecode (RESUME, LOAD_GLOBAL pa, ...) as the task's output.
+@task(name="clean", task_run_name="clean-{manifest.run_id}", cache_policy=NO_CACHE, log_prints=False)
+async def clean_data(store: Store, manifest: Manifest, settings: CleanSettings, lease: RunLease) -> Manifest:
+    """The filters over every committed row (:func:`flows.clean.filter_run`); one log line per filter."""
+    cleaned = await filter_run(store, manifest, settings, lease)
     for name, entry in cleaned.filters.items():
-        logger.info("filter %s (%s): %s of %d rows, %.1fs", name, entry.action, entry.counts or "nothing",
-                    entry.rows_checked, entry.seconds)
+        get_run_logger().info("filter %s (%s): %s of %d rows, %.1fs", name, entry.action, entry.counts or "nothing",
+                              entry.rows_checked, entry.seconds)
     return cleaned
 
 
@@ -91,15 +90,21 @@ async def _stop_when_lost(lost: asyncio.Event, run: SynthesisRun, logger) -> Non
 
 
 @flow(name="synthesize", flow_run_name="synthesize-{config.run_id}", log_prints=True)
-async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = None) -> SynthesisSummary:
-    """Generate E5-style synthetic training data into ``{store}/runs/{run_id}/``.
+async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = None,
+                     checked: bool = False) -> SynthesisSummary:
+    """Generate E5-style synthetic training data into ``{store}/runs/{run_id}/``, then filter it.
 
     Args:
-        config: languages, task types, sizes, seed, store URL, run id and LLM endpoint.
+        config: languages, task types, sizes, seed, store URL, run id, LLM endpoint and filters.
         only_shards: redo only these unfinished shards (keys like ``sts/es``); default all.
+        checked: the caller already checked the evaluation sources the filters read (the CLI
+            does, before Prefect starts; so does the pipeline): do not check them again.
+
+    Raises SynthesisIncomplete (with the summary) when some shards failed.
     """
     logger, started = get_run_logger(), time.perf_counter()
-    check_evaluation_sources(config.clean)  # before any write or spend
+    if not checked:
+        check_evaluation_sources(config.clean)  # before any write or spend
     store = open_checked_store(config.store)
     async with holding_lease(store, config.run_id) as lease:  # one writer per run, before any write
         manifest = prepare_run(store, config)

@@ -1,11 +1,15 @@
-"""The training flow: check inputs → prepare the base model → Ray Train job → report.
+"""The training flow: check inputs → prepare the base model → Ray Train job → loss chart, model card → report.
 
     synthembed train --data file://./data/runs/RUN_ID --base-model smollm2-135m --out file://./models/m1
+
+The flow run is named after its output folder: ``train-m1`` here, ``train-{run_id}`` in the pipeline
+(whose model goes to ``{store}/models/{run_id}``).
 """
 
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
+from prefect.runtime import flow_run
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from tasks.common.progress import Progress
@@ -30,17 +34,25 @@ def prepare_base_model(spec: str) -> str:
     return str(resolve_base_model(spec))
 
 
-@flow(name="train", log_prints=True)
-def train(config: TrainConfig, resume: bool = False, ray_address: str | None = None) -> dict:
+def run_name() -> str:
+    """``train-`` and the last folder of the output URL (``file:///x/models/r1`` → ``train-r1``)."""
+    return "train-" + flow_run.parameters["config"].out.rstrip("/").rsplit("/", 1)[-1]
+
+
+@flow(name="train", flow_run_name=run_name, log_prints=True)
+def train(config: TrainConfig, resume: bool = False, ray_address: str | None = None, pairs: int | None = None) -> dict:
     """Fine-tune a decoder LLM into an embedding model on synthesis runs, with Ray Train.
 
     Args:
         config: data URLs, base model, output URL, sizes and optimiser settings.
         resume: continue the run whose checkpoints are under ``config.out``.
         ray_address: a Ray cluster to join (default: a local Ray on 127.0.0.1).
+        pairs: the training pairs the caller's input check counted (the CLI checks before Prefect
+            or Ray starts); None: check the inputs here, as a deployment or the pipeline does.
     """
     logger = get_run_logger()
-    pairs = check_inputs(config, resume)
+    if pairs is None:
+        pairs = check_inputs(config, resume)
     logger.info("%d training pairs; batch %d over %d worker(s), mini-batch %d, %d steps",
                 pairs, config.batch_size, config.num_workers, config.mini_batch_size, config.steps)
     base_path = prepare_base_model(config.base_model)

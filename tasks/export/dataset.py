@@ -41,7 +41,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.runs.manifest import Manifest, ShardStatus, load_manifest
+from tasks.runs.manifest import Manifest, ShardStatus, find_run
 from tasks.runs.parts import scan_run
 from tasks.storage.store import Store
 
@@ -70,10 +70,8 @@ class Run:
 
 
 def open_run(store: Store, run_id: str) -> Run:
-    """The run's manifest and committed rows; ExportError if there is no such run or it has no rows."""
-    manifest = load_manifest(store, run_id)
-    if manifest is None:
-        raise ExportError(f"no synthesis run {run_id!r} in {store.url()}")
+    """The run's manifest and committed rows; RunNotFound if there is no such run, ExportError if it has no rows."""
+    manifest = find_run(store, run_id)
     rows = scan_run(store, run_id, manifest)
     count = rows.select(pl.len()).collect().item()
     if count == 0:

@@ -16,6 +16,7 @@ ledger, without paying again. A shard is complete when all its parts are.
 from __future__ import annotations
 
 from collections.abc import Iterable
+import re
 from datetime import datetime, timezone
 from enum import Enum
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from tasks.storage.store import Store
 
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # one path segment: no '/', no '..' prefix
 MANIFEST_VERSION = 2  # 2: shards hold parts (1: one file per shard, read as one part)
 
 
@@ -180,6 +182,35 @@ def manifest_path(store: Store, run_id: str) -> str:
 def load_manifest(store: Store, run_id: str) -> Manifest | None:
     data = store.read_json(manifest_path(store, run_id))
     return Manifest.model_validate(data) if data is not None else None
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id that is one safe path segment, or ValueError (it becomes a folder and object keys).
+
+    >>> check_run_id("20261127-031500-a1b2")
+    '20261127-031500-a1b2'
+    >>> check_run_id("../etc")
+    Traceback (most recent call last):
+    ...
+    ValueError: run id '../etc' is not allowed: use letters, digits, '.', '_' and '-' (up to 128), starting with a letter or digit
+    """
+    if not re.fullmatch(RUN_ID_PATTERN.strip("^$"), run_id or ""):
+        raise ValueError(f"run id {run_id!r} is not allowed: use letters, digits, '.', '_' and '-' (up to 128), "
+                         "starting with a letter or digit")
+    return run_id
+
+
+class RunNotFound(FileNotFoundError):
+    """The store holds no synthesis run of that id (no manifest)."""
+
+
+def find_run(store: Store, run_id: str) -> Manifest:
+    """The manifest of run ``run_id``; ValueError for an id that is not a safe path segment, else
+    RunNotFound: the one place that says a run is not there."""
+    manifest = load_manifest(store, check_run_id(run_id))
+    if manifest is None:
+        raise RunNotFound(f"no synthesis run {run_id!r} in {store.url()}")
+    return manifest
 
 
 def save_manifest(store: Store, manifest: Manifest) -> None:

@@ -17,7 +17,7 @@ import io
 
 import polars as pl
 
-from tasks.runs.manifest import Manifest, ShardStatus, load_manifest
+from tasks.runs.manifest import Manifest, ShardStatus, find_run
 from tasks.runs.schema import ROW_SCHEMA
 from tasks.runs.verdicts import dropped_ids
 from tasks.storage.store import Store
@@ -54,11 +54,9 @@ def scan_run(store: Store, run_id: str, manifest: Manifest | None = None, filter
 
     With ``filtered`` (the default) the rows a ``drop`` filter lists (near-duplicates,
     contaminated rows: :mod:`tasks.runs.verdicts`) are left out; ``filtered=False`` reads every
-    committed row. Raises FileNotFoundError if the run has no manifest.
+    committed row. Raises RunNotFound (a FileNotFoundError) if the run has no manifest.
     """
-    manifest = manifest or load_manifest(store, run_id)
-    if manifest is None:
-        raise FileNotFoundError(f"no synthesis run {run_id!r} in {store.url()}")
+    manifest = manifest or find_run(store, run_id)
     paths = [store.url(p.path.removeprefix(store.root).lstrip("/"))
              for e in manifest.shards.values() for p in e.parts if p.status is ShardStatus.COMPLETE and p.path]
     if not paths:

@@ -72,9 +72,9 @@ def filter_table(manifest: Manifest) -> list[dict]:
     >>> m = Manifest(run_id="r", filters={"near_duplicates": FilterEntry(path="p", rows_checked=10,
     ...                                   counts={"near_duplicate_query": 2})})
     >>> filter_table(m)
-    [{'filter': 'near_duplicates', 'reason': 'near_duplicate_query', 'rows': 2, 'of': 10, 'action': 'drop', 'seconds': 0.0}]
+    [{'filter': 'near_duplicates', 'action': 'drop', 'reason': 'near_duplicate_query', 'rows': 2, 'of': 10, 'seconds': 0.0}]
     """
-    return [{"filter": name, "reason": reason, "rows": n, "of": entry.rows_checked, "action": entry.action,
+    return [{"filter": name, "action": entry.action, "reason": reason, "rows": n, "of": entry.rows_checked,
              "seconds": entry.seconds}
             for name, entry in manifest.filters.items() for reason, n in (entry.counts or {"-": 0}).items()]
 

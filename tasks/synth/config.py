@@ -12,14 +12,13 @@ clear error before any LLM call.
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import datetime, timezone
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from tasks.clean.settings import CleanSettings
-from tasks.runs.manifest import PartEntry, ShardEntry, shard_key
+from tasks.runs.manifest import RUN_ID_PATTERN, PartEntry, ShardEntry, shard_key
 from tasks.storage.store import StoreError, check_store_url
 from tasks.synth.check_settings import ExampleChecks
 from tasks.language.languages import LANGUAGES, default_weights, parse_languages
@@ -29,7 +28,6 @@ from tasks.runs.schema import TaskType
 from tasks.synth.templates import template_set_id
 
 DEFAULT_STORE = "file://./data"
-RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # one path segment: no '/', no '..' prefix
 BATCH_PRICE_FACTOR = 0.5  # OpenAI's Batch API bills half the online price
 
 
@@ -163,22 +161,6 @@ class SynthesisConfig(BaseModel):
                           "templates": template_set_id()},
             "checks": self.checks.model_dump(),  # what decides which answers are kept
         }
-
-
-def check_run_id(run_id: str) -> str:
-    """A run id that is one safe path segment, or ValueError (it becomes a folder and object keys).
-
-    >>> check_run_id("20261127-031500-a1b2")
-    '20261127-031500-a1b2'
-    >>> check_run_id("../etc")
-    Traceback (most recent call last):
-    ...
-    ValueError: run id '../etc' is not allowed: use letters, digits, '.', '_' and '-' (up to 128), starting with a letter or digit
-    """
-    if not re.fullmatch(RUN_ID_PATTERN.strip("^$"), run_id or ""):
-        raise ValueError(f"run id {run_id!r} is not allowed: use letters, digits, '.', '_' and '-' (up to 128), "
-                         "starting with a letter or digit")
-    return run_id
 
 
 def apportion(total: int, weights: dict[str, float]) -> dict[str, int]:

@@ -5,14 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows import cli
 from flows.cli import build_parser, train_command
-from tasks.common.settings import Settings
-
-
-@pytest.fixture(autouse=True)
-def _settings(monkeypatch):
-    monkeypatch.setattr(cli, "SETTINGS", Settings(), raising=False)  # what main() reads first
 
 
 def _train_args(*extra: str):

@@ -1,96 +1,41 @@
-"""The model card: front matter, the rows training read, hyperparameters, loss curve, evaluation
-filled in place, no credentials, and a hub push that fails clearly offline and keeps the model.
+"""The model card training writes: front matter, the rows training read, hyperparameters, loss
+curve, no credentials, and a hub push that fails clearly offline and keeps the model.
 
-Runs are written with the export tests' helper (3 task types × 3 languages, a planted secret in
-the manifest); no Ray: the card functions are called directly, the train command with a stand-in
-for the training flow.
+Runs are the small run of :mod:`tests.support.small_run` (3 task types × 3 languages, a planted
+secret in the manifest); no Ray: the card functions are called directly, the train command with
+a stand-in for the training flow. The Evaluation section is the evaluation's:
+``tests/evaluate/test_card.py``.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import secrets
 
 import polars as pl
 import pytest
-import yaml
 
-from tasks.runs.manifest import FilterEntry, load_manifest, save_manifest
-from tasks.storage.store import check_store, open_store
-from tasks.train.card import (
-    CARD_FILE,
-    EVALUATION_FILE,
-    LOSS_IMAGE,
-    TRAIN_CONFIG_FILE,
-    read_training_data,
-    write_model_card,
-)
 from tasks.common.cards import public_url
-from tasks.evaluate.card import record_evaluation
-from tasks.train.config import TrainConfig
-from tasks.train.data import read_run
 from tasks.common.plots import loss_curve_png
-from tests.export.conftest import ROWS, SECRET, make_run
-
-HISTORY = [{"step": s, "loss": loss, "lr": 1e-4, "grad_norm": 1.0, "tokens_per_s": tps, "examples_per_s": 2.0,
-            "seconds_per_step": 2.0} for s, loss, tps in [(1, 3.2109, 400.0), (2, 2.5, 500.0), (3, 1.0625, 520.0)]]
-DROPPED = ["reten0000", "stses0001"]  # one retrieval/en and one sts/es row, left out by a drop filter
-
-
-def _config(data_url: str, out_url: str, **changes) -> TrainConfig:
-    return TrainConfig(data=[data_url], base_model="smollm2-135m", out=out_url, batch_size=4, steps=3,
-                       learning_rate=3e-4, lora_rank=8, **changes)
-
-
-def _drop(store_url: str, run_id: str, ids: list[str]) -> None:
-    """A near-duplicate filter that drops ``ids``, recorded as tasks.clean.filters records one."""
-    store = open_store(store_url)
-    path = store.path("runs", run_id, "filters", "near_duplicates.parquet")
-    frame = pl.DataFrame({"example_id": ids, "reason": ["near_duplicate"] * len(ids)})
-    store.write_bytes(path, _parquet(frame))
-    manifest = load_manifest(store, run_id)
-    manifest.filters["near_duplicates"] = FilterEntry(path=path, rows_checked=sum(ROWS.values()),
-                                                      counts={"near_duplicate": len(ids)})
-    save_manifest(store, manifest)
-
-
-def _parquet(frame: pl.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer)
-    return buffer.getvalue()
-
-
-def _front_matter(card: str) -> dict:
-    assert card.startswith("---\n")
-    return yaml.safe_load(card.split("---\n")[1])
-
-
-def _table_row(card: str, first_cell: str) -> list[str]:
-    line = next(line for line in card.splitlines() if line.startswith(f"| {first_cell} |"))
-    return [cell.strip() for cell in line.strip("|").split("|")]
+from tasks.storage.store import check_store, open_store
+from tasks.train.card import CARD_FILE, EVALUATION_FILE, LOSS_IMAGE, read_training_data, write_model_card
+from tasks.train.data import read_run
+from tests.support.model_card import DROPPED, HISTORY, front_matter, table_row, train_config, trained_model
+from tests.support.small_run import ROWS, SECRET, make_run
 
 
 @pytest.fixture
 def trained(tmp_path):
     """A run with a drop filter, and the card written for a model trained on it: (config, model folder)."""
-    store_url = f"file://{tmp_path / 'store'}"
-    make_run(store_url)
-    _drop(store_url, "r1", DROPPED)
-    config = _config(f"{store_url}/runs/r1", f"file://{tmp_path / 'models' / 'm1'}", extra={"api_token": SECRET, "note": "first try"})
-    model = tmp_path / "models" / "m1" / "model"
-    model.mkdir(parents=True)
-    (model / TRAIN_CONFIG_FILE).write_text(json.dumps(config.to_dict()))  # what publish_model writes
-    write_model_card(config, HISTORY, loss_curve_png(HISTORY))
-    return config, model
+    return trained_model(tmp_path)
 
 
 def test_the_card_describes_the_rows_training_read_and_how_it_trained(trained):
     config, model = trained
     card = (model / CARD_FILE).read_text()
 
-    meta = _front_matter(card)
+    meta = front_matter(card)
     assert meta["library_name"] == "sentence-transformers"
     assert meta["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"  # the alias's hub id
     assert meta["language"] == ["en", "es", "fr", "ja"]  # fr: the bitext rows' other side
@@ -100,23 +45,23 @@ def test_the_card_describes_the_rows_training_read_and_how_it_trained(trained):
     # Counts are of the rows read_run gives training: committed, minus the drop filter's.
     rows = read_run(config.data[0])
     assert rows.height == sum(ROWS.values()) - len(DROPPED) and not set(DROPPED) & set(rows["example_id"])
-    header = _table_row(card, "language")
+    header = table_row(card, "language")
     for code, name in [("en", "English"), ("es", "Spanish"), ("ja", "Japanese")]:
-        cells = dict(zip(header, _table_row(card, f"{code} ({name})")))
+        cells = dict(zip(header, table_row(card, f"{code} ({name})")))
         for task_type in ("retrieval", "sts", "bitext"):
             expected = rows.filter(pl.col("task_type") == task_type, pl.col("language") == code).height
             assert int(cells[task_type]) == expected, (code, task_type)
-    assert _table_row(card, "**total**")[-1] == str(rows.height)
-    assert _table_row(card, "`r1`")[2] == str(rows.height)
+    assert table_row(card, "**total**")[-1] == str(rows.height)
+    assert table_row(card, "`r1`")[2] == str(rows.height)
 
     for name, value in [("batch_size", "4"), ("steps", "3"), ("learning_rate", "0.0003"), ("lora_rank", "8"),
                         ("base_model", "smollm2-135m"), ("temperature", "0.02")]:
-        assert _table_row(card, f"`{name}`") == [f"`{name}`", f"`{value}`"]
+        assert table_row(card, f"`{name}`") == [f"`{name}`", f"`{value}`"]
     assert "first try" in card and SECRET not in card  # extra: notes kept, credential-like names left out
 
     assert f"![training loss]({LOSS_IMAGE})" in card and f"]({LOSS_IMAGE})" in card
     assert (model / LOSS_IMAGE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    throughput = dict(zip(_table_row(card, "steps"), _table_row(card, "1-3")))
+    throughput = dict(zip(table_row(card, "steps"), table_row(card, "1-3")))
     assert throughput["first_loss"] == "3.2109" and throughput["last_loss"] == "1.0625"
     assert throughput["tokens_per_s"] == "500.0"  # the median: step 1's warm-up does not drag it down
 
@@ -128,14 +73,14 @@ def test_no_credentials_reach_a_card_made_from_object_storage(s3_env):
     bucket = f"synthembed-{secrets.token_hex(4)}"
     check_store(open_store(f"s3://{bucket}"))
     make_run(f"s3://{bucket}/store")
-    config = _config(f"s3://{bucket}/store/runs/r1", f"s3://{bucket}/models/m1")
+    config = train_config(f"s3://{bucket}/store/runs/r1", f"s3://{bucket}/models/m1")
 
     url = write_model_card(config, HISTORY, loss_curve_png(HISTORY))
     store = open_store(config.out)
     card = store.fs.cat_file(store.path("model", CARD_FILE)).decode()
 
     assert url == f"s3://{bucket}/models/m1/model/{CARD_FILE}"
-    assert f"`s3://{bucket}/store/runs/r1`" in card and _table_row(card, "**total**")[-1] == str(sum(ROWS.values()))
+    assert f"`s3://{bucket}/store/runs/r1`" in card and table_row(card, "**total**")[-1] == str(sum(ROWS.values()))
     for secret in (s3_env.access_key, s3_env.secret_key, SECRET):
         assert secret not in card
     assert store.exists(store.path("model", LOSS_IMAGE))
@@ -147,46 +92,6 @@ def test_urls_in_the_card_lose_user_info_and_signatures(tmp_path):
     data = read_training_data([f"{store_url}/runs/r1"])
     assert data.runs[0]["url"] == f"`{store_url}/runs/r1`"
     assert public_url("s3://AKIAEXAMPLE:s3cr3t@bucket/models/m1?X-Amz-Credential=AKIAEXAMPLE") == "s3://bucket/models/m1"
-
-
-def test_an_evaluation_fills_in_the_card_in_place(trained, tmp_path):
-    from tasks.evaluate.encoders import RandomEncoder
-    from tasks.evaluate.suite import main_scores, run_tasks, save_results, select_tasks
-
-    _, model = trained
-    before = (model / CARD_FILE).read_text()
-    # given: a real mteb result, filed by the evaluate stage's own code
-    encoder = RandomEncoder()
-    task_results = run_tasks(encoder, select_tasks(["LeeDocumentSimilarity"]))
-    urls = save_results(open_store(f"file://{tmp_path / 'evals-store'}"), encoder.mteb_model_meta, task_results)
-    score = main_scores(task_results)["LeeDocumentSimilarity"]
-    results = [{"label": "m1", "scores": {"LeeDocumentSimilarity": score}, "results": urls},
-               {"label": "minilm", "scores": {"LeeDocumentSimilarity": 0.6789}, "results": []}]
-    passkey = {"m1": [{"length": 256, "accuracy": 0.42, "n_queries": 5, "n_docs": 10}]}
-
-    # when: the evaluate flow records it, twice (a later evaluation re-scores the baseline)
-    assert record_evaluation(f"file://{model}", "m1", results, passkey)
-    results[1]["scores"]["LeeDocumentSimilarity"] = 0.7
-    assert record_evaluation(f"file://{model}", "m1", results)
-
-    # then: one Evaluation section, with the score from the result file, the latest baseline, the passkey
-    card = (model / CARD_FILE).read_text()
-    assert card.count("## Evaluation") == 1 and "Not evaluated yet" not in card
-    cells = dict(zip(_table_row(card, "task"), _table_row(card, "LeeDocumentSimilarity")))
-    assert cells["metric"] == "cosine_spearman" and float(cells["m1 (this model)"]) == pytest.approx(score, abs=1e-4)
-    assert cells["minilm"] == "0.7"
-    assert _table_row(card, "m1") == ["m1", "0.42"]
-    assert str(tmp_path / "evals-store" / "evals") in card
-    # the rest of the card is as it was
-    assert card.split("## Evaluation")[0] == before.split("## Evaluation")[0]
-    assert card.split("## Limitations")[1] == before.split("## Limitations")[1]
-    assert _front_matter(card) == _front_matter(before)
-    assert json.loads((model / EVALUATION_FILE).read_text())["tasks"]["LeeDocumentSimilarity"]["metric"] == "cosine_spearman"
-
-    # a folder training did not write is left alone
-    (model / TRAIN_CONFIG_FILE).unlink()
-    assert not record_evaluation(f"file://{model}", "m1", results)
-    assert (model / CARD_FILE).read_text() == card
 
 
 def test_a_retrained_model_starts_without_the_old_scores(trained):
@@ -224,7 +129,7 @@ def test_train_push_to_hub_offline_exits_non_zero_after_the_model_is_stored(trai
     config, model = trained
     calls = []
 
-    def fake_train(config, resume=False, ray_address=None):  # the model is already in the store (fixture)
+    def fake_train(config, resume=False, ray_address=None, pairs=None):  # the model is already in the store (fixture)
         calls.append(config)
         return {"model": f"file://{model}", "card": f"file://{model / CARD_FILE}", "adapter": "-", "loss_plot": "-",
                 "checkpoint": None, "first_loss": 3.2, "last_loss": 1.1}

@@ -1,0 +1,7 @@
+"""``python -m flows.cli``: the ``synthembed`` command without its console script."""
+
+import sys
+
+from flows.cli import main
+
+sys.exit(main())

@@ -1,0 +1,101 @@
+"""Options that several commands take, each declared once here.
+
+* the run: ``--run-id`` and ``--store`` (every command that reads or writes a synthesis run);
+* the LLM endpoint: ``--llm-base-url`` with ``--llm-model`` (synthesize, pipeline, retry);
+* the budgets: ``--budget-tokens``, ``--budget-usd`` (synthesize, pipeline, retry);
+* the filters: near-duplicates and decontamination (synthesize, pipeline, clean).
+
+The options of a stage that the pipeline also takes live with that stage's command
+(:mod:`flows.cli.synthesize`, :mod:`flows.cli.train`, :mod:`flows.cli.evaluate`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tasks.clean.settings import CleanSettings
+from tasks.common.settings import Settings
+
+
+def add_run_options(p: argparse.ArgumentParser, settings: Settings, new_run: bool = False) -> None:
+    """``--run-id`` (required, unless the command may start a ``new_run``) and ``--store``."""
+    if new_run:
+        p.add_argument("--run-id", help="create or resume this run (default: a new timestamped id)")
+    else:
+        p.add_argument("--run-id", required=True, help="the synthesis run")
+    add_store_option(p, settings)
+
+
+def add_store_option(p: argparse.ArgumentParser, settings: Settings, help: str | None = None) -> None:
+    p.add_argument("--store", default=settings.store,
+                   help=help or f"fsspec URL: file://PATH or s3://BUCKET/PREFIX (default: {settings.store})")
+
+
+def add_llm_endpoint_options(p: argparse.ArgumentParser, settings: Settings, retry: bool = False) -> None:
+    """``--llm-base-url`` and ``--llm-model``, which go together (:func:`check_llm_endpoint`).
+
+    A new run defaults to the settings' endpoint, or else the embedded llama.cpp server; a retry
+    to the endpoint the run was made with.
+    """
+    if retry:
+        p.add_argument("--llm-base-url", help="another endpoint than the run's (e.g. the server moved)")
+        p.add_argument("--llm-model", help="model name on that endpoint")
+        return
+    p.add_argument("--llm-base-url", default=settings.llm_base_url,
+                   help="OpenAI-compatible base URL (default: start the embedded llama.cpp server)")
+    p.add_argument("--llm-model", default=settings.llm_model,
+                   help="model name on that server (required with --llm-base-url)")
+
+
+def check_llm_endpoint(args: argparse.Namespace) -> None:
+    """ValueError unless both ``--llm-base-url`` and ``--llm-model`` are given, or neither."""
+    if bool(args.llm_base_url) != bool(args.llm_model):
+        raise ValueError("--llm-base-url and --llm-model go together (the server and its model's name); "
+                         "give neither to use the embedded server")
+
+
+def add_budget_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--budget-tokens", type=int, help="send no request that could take the run past this many tokens")
+    p.add_argument("--budget-usd", type=float, help="send no request that could take the estimated cost past this")
+
+
+def add_filter_options(p: argparse.ArgumentParser) -> None:
+    """The filter flags. Every default is None, "not given": ``synthesize`` then takes
+    :class:`CleanSettings`' defaults, ``clean`` the settings the run was made with (:func:`filter_settings`).
+    """
+    p.add_argument("--no-near-dedup", dest="near_duplicates", action="store_false", default=None,
+                   help="keep near-duplicate queries and documents (default: drop them, keeping the first)")
+    p.add_argument("--query-threshold", type=float,
+                   help="shingle Jaccard that makes two queries near-duplicates (default: 0.8)")
+    p.add_argument("--document-threshold", type=float,
+                   help="shingle Jaccard that makes two documents near-duplicates (default: 0.7)")
+    p.add_argument("--decontaminate", choices=["drop", "mark", "off"],
+                   help="rows sharing a 13-word (50-character) passage with evaluation data: drop, mark or keep "
+                   "(default: drop)")
+    p.add_argument("--no-offline-suite", dest="offline_suite", action="store_false", default=None,
+                   help="do not decontaminate against the offline evaluation suite's texts")
+    p.add_argument("--eval-texts", dest="evaluation_files", action="append", metavar="FILE",
+                   help="more evaluation texts to decontaminate against (.txt lines, .jsonl/.parquet 'text'); "
+                   "repeatable")
+    p.add_argument("--eval-mteb-tasks", dest="mteb_tasks", metavar="NAMES",
+                   help="comma-separated mteb tasks whose texts to decontaminate against (needs the hub)")
+
+
+def filter_settings(args: argparse.Namespace, base: CleanSettings | None = None) -> CleanSettings:
+    """``base`` (default: the defaults) with the filter flags that were given; file paths made absolute."""
+    given = {name: getattr(args, name) for name in CleanSettings.model_fields if getattr(args, name, None) is not None}
+    if "mteb_tasks" in given:
+        given["mteb_tasks"] = csv(given["mteb_tasks"])
+    if "evaluation_files" in given:  # a retry from another folder must still find them
+        given["evaluation_files"] = [str(Path(p).resolve()) for p in given["evaluation_files"]]
+    return CleanSettings.model_validate({**(base or CleanSettings()).model_dump(), **given})
+
+
+def csv(text: str | None) -> list[str]:
+    """The non-empty items of a comma-separated flag value, stripped.
+
+    >>> csv(" en, es,,de ")
+    ['en', 'es', 'de']
+    """
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
