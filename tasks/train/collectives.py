@@ -15,6 +15,8 @@ Outside ``torch.distributed`` (one process) they return their input unchanged.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.distributed as dist
 
@@ -52,3 +54,20 @@ def count_tokens(inputs: list[dict[str, torch.Tensor]], device: torch.device) ->
     """Real (unpadded) tokens of this worker's inputs, summed over all workers, as a tensor on ``device``."""
     local = sum(int(batch["attention_mask"].sum()) for batch in inputs)
     return all_reduce_sum(torch.tensor(float(local), dtype=torch.float64, device=device), device)
+
+
+def broadcast_from_rank0(params: list[torch.Tensor], device: torch.device) -> None:
+    """Overwrite every worker's ``params`` with rank 0's (one flat broadcast on ``device``), in place.
+
+    At the start of training, so that replicas start equal whatever each worker's initialisation
+    drew; afterwards the summed gradients keep them equal.
+    """
+    if not is_distributed() or not params:
+        return
+    with torch.no_grad():
+        dtype = functools.reduce(torch.promote_types, (p.dtype for p in params))  # exact for every param
+        flat = torch.cat([p.detach().reshape(-1).to(dtype) for p in params])
+        check_device(flat, device, "broadcast")
+        dist.broadcast(flat, src=0)
+        for p, chunk in zip(params, flat.split([p.numel() for p in params])):
+            p.copy_(chunk.view_as(p))

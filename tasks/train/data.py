@@ -29,12 +29,12 @@ import json
 import random
 from collections import Counter, deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import polars as pl
-
-from tasks.runs.parts import scan_run
-from tasks.storage.store import open_store
 from tasks.train.text import format_query
+
+if TYPE_CHECKING:
+    import polars as pl
 
 REQUIRED_COLUMNS = ("task", "query", "positive", "negative")
 
@@ -65,7 +65,16 @@ def split_run_url(url: str) -> tuple[str, str]:
 
 
 def read_run(url: str) -> pl.DataFrame:
-    """The committed rows of one synthesis run (only shards its manifest marks complete)."""
+    """The committed rows of one synthesis run (only shards its manifest marks complete).
+
+    polars and the run format are imported here, not with the module: the training loop itself
+    (batches, schedule) runs where they are not installed, on pairs it is handed.
+    """
+    import polars as pl
+
+    from tasks.runs.parts import scan_run
+    from tasks.storage.store import open_store
+
     store, run_id = split_run_url(url)
     try:
         frame = scan_run(open_store(store), run_id).collect()

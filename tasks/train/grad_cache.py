@@ -19,6 +19,14 @@ width. Two forward passes are saved where they can be: Step 1 may run larger min
 (``no_grad_scale``; it keeps no activations), and the last mini-batch of Step 1 keeps its graph,
 which Step 3 backpropagates instead of embedding it again.
 
+Mixed precision: pass ``autocast`` (a factory of autocast contexts), never wrap the whole step
+in one autocast region. Each forward phase gets its own region: Step 1 (no grad), the kept
+mini-batch, and every Step-3 mini-batch; the loss (Step 2) and the backward passes run outside
+autocast, in float32. Autocast caches the low-precision copies of the trainable (LoRA) weights
+until its outermost region exits; on torch builds without pytorch#165068 a copy cast under
+``no_grad`` in Step 1 carries no autograd history and would be reused by Step 3, so the LoRA
+weights would get no gradient at all (tests/train/test_autocast.py emulates that cache).
+
 Step 3 must reproduce Step 1's embeddings exactly, so with dropout each mini-batch's RNG
 state (CPU and the current CUDA device) is recorded in Step 1 and restored in Step 3: dropout
 draws the same masks (and Step 1 keeps Step 3's mini-batches). Under DDP, wrap all but the last
@@ -39,7 +47,7 @@ rows are sorted and trimmed; without one, mini-batches are consecutive row slice
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Callable, Iterator
 
 import torch
@@ -49,6 +57,7 @@ from tasks.train.mini_batches import Inputs, MiniBatch, in_order, plan_for, row_
 
 Embed = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Autocast = Callable[[], AbstractContextManager]  # e.g. partial(torch.autocast, "cuda", dtype=torch.bfloat16)
 
 
 class RngState:
@@ -79,11 +88,14 @@ def _checked(embed: Embed, inputs: Inputs, batch: MiniBatch) -> torch.Tensor:
     return embeddings
 
 
-def embed_without_grad(embed: Embed, inputs: Inputs, plan: list[MiniBatch],
-                       record_rng: bool = True) -> tuple[list[torch.Tensor], list[RngState | None]]:
-    """Step 1: each mini-batch's (b, H) embeddings without autograd state, and the RNG state before it."""
+def embed_without_grad(embed: Embed, inputs: Inputs, plan: list[MiniBatch], record_rng: bool = True,
+                       autocast: Autocast = nullcontext) -> tuple[list[torch.Tensor], list[RngState | None]]:
+    """Step 1: each mini-batch's (b, H) embeddings without autograd state, and the RNG state before it.
+
+    One autocast region of its own, which no forward pass with grad shares (module docstring).
+    """
     chunks, states = [], []
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
         for batch in plan:
             states.append(RngState() if record_rng else None)
             chunks.append(_checked(embed, inputs, batch))
@@ -100,13 +112,14 @@ def loss_and_embedding_grads(loss_fn: LossFn, q: torch.Tensor, d: torch.Tensor) 
 
 
 def backward_through_embed(embed: Embed, inputs: Inputs, embedding_grads: torch.Tensor, plan: list[MiniBatch],
-                           rng_states: list[RngState | None] | None) -> None:
+                           rng_states: list[RngState | None] | None, autocast: Autocast = nullcontext) -> None:
     """Step 3: re-embed each mini-batch with grad and backpropagate its rows of the cached (N, H) gradient.
 
     ``rng_states``: Step 1's state before each mini-batch, or None for a forward without dropout.
+    Each forward pass runs in an autocast region of its own; the backward pass outside it.
     """
     for batch, state in zip(plan, rng_states or [None] * len(plan), strict=True):
-        with state.replay() if state is not None else nullcontext():  # the same dropout masks as in Step 1
+        with state.replay() if state is not None else nullcontext(), autocast():  # Step 1's dropout masks
             embeddings = _checked(embed, inputs, batch)  # (b, H), now with a graph through the encoder
         grad = embedding_grads[torch.tensor(batch.rows, device=embedding_grads.device)]
         torch.autograd.backward(embeddings, grad_tensors=grad)  # accumulates into the parameters' .grad
@@ -120,6 +133,7 @@ def grad_cache_step(
     loss_fn: LossFn = info_nce_loss,
     mini_batch_tokens: int | None = None,
     no_grad_scale: int = 1,
+    autocast: Autocast = nullcontext,
 ) -> torch.Tensor:
     """Accumulate the parameter gradients of ``loss_fn`` over the full batch; return the loss (detached).
 
@@ -134,6 +148,8 @@ def grad_cache_step(
         no_grad_scale: Step 1 runs mini-batches this many times larger (it keeps no activations).
             Only for a forward pass without dropout: different batching draws different masks,
             so Step 3 could not replay them (:func:`has_dropout` tells).
+        autocast: makes a fresh mixed-precision region, entered once per forward phase (module
+            docstring); the loss and every backward pass run outside it. Default: none.
 
     The caller zeroes gradients before and steps the optimizer after, as with ``loss.backward()``.
     """
@@ -143,8 +159,10 @@ def grad_cache_step(
     q_plan = plan_for(query_inputs, mini_batch_size, mini_batch_tokens)
     d_plan = plan_for(document_inputs, mini_batch_size, mini_batch_tokens)
     if len(q_plan) == len(d_plan) == 1:  # it all fits one pass: the plain step, without the second forward
-        loss = loss_fn(in_order([_checked(embed, query_inputs, q_plan[0])], q_plan),
-                       in_order([_checked(embed, document_inputs, d_plan[0])], d_plan))
+        with autocast():
+            q = in_order([_checked(embed, query_inputs, q_plan[0])], q_plan)
+            d = in_order([_checked(embed, document_inputs, d_plan[0])], d_plan)
+        loss = loss_fn(q, d)
         loss.backward()
         return loss.detach()
 
@@ -160,9 +178,10 @@ def grad_cache_step(
     record_rng = no_grad_scale == 1
     kept = d_plan[-1]
     q_plan_1, d_plan_1 = step1_plan(query_inputs, q_plan), step1_plan(document_inputs, d_plan[:-1])
-    q_chunks, q_states = embed_without_grad(embed, query_inputs, q_plan_1, record_rng)
-    d_chunks, d_states = embed_without_grad(embed, document_inputs, d_plan_1, record_rng)
-    kept_embeddings = _checked(embed, document_inputs, kept)  # (b, H) with its graph
+    q_chunks, q_states = embed_without_grad(embed, query_inputs, q_plan_1, record_rng, autocast)
+    d_chunks, d_states = embed_without_grad(embed, document_inputs, d_plan_1, record_rng, autocast)
+    with autocast():  # a region of its own: never one that cast weights under no_grad
+        kept_embeddings = _checked(embed, document_inputs, kept)  # (b, H) with its graph
     q = in_order(q_chunks, q_plan_1)  # (B, H)
     d = in_order(d_chunks + [kept_embeddings.detach()], d_plan_1 + [kept])  # (B + B*k, H)
 
@@ -171,8 +190,8 @@ def grad_cache_step(
 
     # Step 3: chain rule through the encoder, one mini-batch at a time; the kept graph first.
     torch.autograd.backward(kept_embeddings, grad_tensors=grad_d[torch.tensor(kept.rows, device=grad_d.device)])
-    backward_through_embed(embed, document_inputs, grad_d, d_plan[:-1], d_states if record_rng else None)
-    backward_through_embed(embed, query_inputs, grad_q, q_plan, q_states if record_rng else None)
+    backward_through_embed(embed, document_inputs, grad_d, d_plan[:-1], d_states if record_rng else None, autocast)
+    backward_through_embed(embed, query_inputs, grad_q, q_plan, q_states if record_rng else None, autocast)
     return loss
 
 

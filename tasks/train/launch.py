@@ -22,6 +22,12 @@ from tasks.storage.store import open_store
 from tasks.train.config import TrainConfig
 
 RUN_NAME = "train"
+# The process group's timeout (NCCL/gloo). The first collective, the broadcast of rank 0's
+# weights, comes after every worker has loaded the base model; a worker that downloads it from
+# the hub (Mistral-7B: 14.5 GB into each pod's cache) arrives late, and Ray's default of 30
+# minutes would fail the run on a slow link. A worker that dies is noticed by Ray itself, not
+# by this timeout; only a worker that hangs inside a collective is waited for this long.
+COLLECTIVE_TIMEOUT_S = 3 * 3600
 BOOTSTRAP_NOTE = "# Written by synthembed: marks this machine as a local Ray node, so Ray does not probe cloud metadata.\n"
 
 
@@ -130,7 +136,7 @@ def launch(config: TrainConfig, base_path: str, on_metrics: Callable[[dict], Non
     """
     import ray
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
+    from ray.train.torch import TorchConfig, TorchTrainer
     from ray.util.queue import Queue
 
     from tasks.train.loop import train_func
@@ -144,6 +150,7 @@ def launch(config: TrainConfig, base_path: str, on_metrics: Callable[[dict], Non
         train_func,
         train_loop_config={**config.to_dict(), "cpus_per_worker": cpus, "_base_path": base_path,
                            "_metrics_queue": metrics},
+        torch_config=TorchConfig(timeout_s=COLLECTIVE_TIMEOUT_S),
         scaling_config=ScalingConfig(num_workers=config.num_workers, use_gpu=config.use_gpu,
                                      resources_per_worker=resources),
         run_config=RunConfig(

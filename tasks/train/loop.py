@@ -1,8 +1,17 @@
-"""The training loop each Ray Train worker runs: ``train_func(config)``, top to bottom.
+"""The training loop: ``train_loop(config, session)``, top to bottom, on every worker.
 
-Launched by :mod:`tasks.train.launch`; everything is built inside the function (objects built
-on the driver may not serialise to workers). Every rank calls ``ray.train.report`` once per
-step; rank 0 attaches the checkpoint, sends metrics to the driver, and exports the model.
+Ray Train runs it as ``train_func(config)`` (:mod:`tasks.train.launch`; how users train); a
+plain ``torch.distributed`` process group, or one process, runs it through a
+:class:`tasks.train.session.ProcessGroupSession` (:mod:`tasks.train.standalone`, the GPU check).
+Everything is built inside the function (objects built on the driver may not serialise to
+workers). Every rank reports once per step; rank 0 attaches the checkpoint, sends metrics to the
+driver, and exports the model.
+
+Replicas start equal: after loading (and resuming), rank 0's trainable weights are broadcast,
+whatever each worker's initialisation drew. That broadcast is the first collective, and it comes
+after each worker has loaded the base model and the data, so a worker that downloads the base
+model from the hub reaches it late: the launcher sets the process group's timeout to cover a
+download (:data:`tasks.train.launch.COLLECTIVE_TIMEOUT_S`).
 """
 
 from __future__ import annotations
@@ -13,19 +22,18 @@ import time
 from dataclasses import fields
 from functools import partial
 
-import ray.train
-import ray.train.torch
 import torch
 from transformers import AutoTokenizer
 
 from tasks.train.checkpoint import load_state, save_state, stored_schedule
-from tasks.train.collectives import count_tokens, sum_gradients
+from tasks.train.collectives import broadcast_from_rank0, count_tokens, sum_gradients
 from tasks.train.config import TrainConfig
-from tasks.train.data import batch_schedule, load_pairs, local_slice
-from tasks.train.grad_cache import grad_cache_step, has_dropout
+from tasks.train.data import Pair, batch_schedule, load_pairs, local_slice
+from tasks.train.grad_cache import Autocast, grad_cache_step, has_dropout
 from tasks.train.info_nce import global_info_nce_loss
 from tasks.train.model import EmbeddingModel
 from tasks.train.schedule import LRSchedule, extend_schedule
+from tasks.train.session import Session
 from tasks.train.text import tokenize_with_eos
 
 
@@ -38,18 +46,36 @@ def step_seed(seed: int, step: int, rank: int) -> int:
     return (seed * 1_000_003 + step) * 1_009 + rank
 
 
+def mixed_precision(config: TrainConfig, device: torch.device) -> Autocast:
+    """The autocast factory GradCache enters once per forward phase: bf16 on a GPU, off on the CPU."""
+    return partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16,
+                   enabled=config.use_gpu and config.bf16)
+
+
 def train_func(config_dict: dict) -> None:
+    """Ray Train's entry point (one argument, as ``TorchTrainer`` requires)."""
+    from tasks.train.session import RaySession
+
+    train_loop(config_dict, RaySession())
+
+
+def train_loop(config_dict: dict, session: Session, pairs: list[Pair] | None = None) -> EmbeddingModel:
+    """Train as ``config_dict`` says, driven by ``session``; return the model (on rank 0: published).
+
+    ``config_dict``: :class:`TrainConfig`'s fields plus ``_base_path`` (the resolved base model,
+    :func:`tasks.train.base_model.resolve_base_model`) and optionally ``_metrics_queue``.
+    ``pairs``: the training pairs, when the caller has them already (else read from ``config.data``).
+    """
     names = {f.name for f in fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in config_dict.items() if k in names})
     base_path, metrics_queue = config_dict["_base_path"], config_dict.get("_metrics_queue")
-    context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
-    device = ray.train.torch.get_device()
+    rank, world, device = session.rank, session.world_size, session.device
     torch.manual_seed(config.seed)
     if config.cpus_per_worker:  # Ray gives each worker OMP_NUM_THREADS=1 unless told otherwise
         torch.set_num_threads(max(1, int(config.cpus_per_worker)))
 
     # Model (base weights straight onto the device, bf16 on GPU; LoRA in fp32), tokenizer, optimizer, schedule.
+    # A hub id is downloaded here, before the first collective (the broadcast below).
     model = EmbeddingModel.from_pretrained(base_path, lora_rank=config.lora_rank, lora_alpha=config.lora_alpha,
                                            lora_dropout=config.lora_dropout,
                                            gradient_checkpointing=config.gradient_checkpointing,
@@ -62,8 +88,8 @@ def train_func(config_dict: dict) -> None:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     start, lr_schedule = 0, LRSchedule.warmup_then_linear(config.warmup_steps, config.steps)
-    if (checkpoint := ray.train.get_checkpoint()) is not None:
-        with checkpoint.as_directory() as folder:
+    with session.checkpoint() as folder:
+        if folder is not None:
             start = load_state(folder, model, optimizer)  # weights, optimizer state, random state
             # The plan the run followed, re-planned to a larger --steps (preflight allowed it);
             # never the old LambdaLR state, whose step count may contradict the new plan.
@@ -72,15 +98,18 @@ def train_func(config_dict: dict) -> None:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule, last_epoch=start - 1)
 
     # Data: every worker computes the same global schedule and takes its slice.
-    schedule = batch_schedule(load_pairs(config.data, config.data_weights, config.seed),
-                              config.batch_size, config.steps, config.seed, config.same_task_type_batches)
+    if pairs is None:
+        pairs = load_pairs(config.data, config.data_weights, config.seed)
+    schedule = batch_schedule(pairs, config.batch_size, config.steps, config.seed, config.same_task_type_batches)
+    # The first collective: every replica starts from rank 0's weights (equal seeds are not enough:
+    # another GPU, library or initialisation order draws other numbers).
+    broadcast_from_rank0(params, device)
     loss_fn = partial(global_info_nce_loss, temperature=config.temperature,
                       false_negative_margin=config.false_negative_margin)
-    autocast = partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16,
-                       enabled=config.use_gpu and config.bf16)
+    autocast = mixed_precision(config, device)
 
     def embed(batch: dict) -> torch.Tensor:
-        return model(**{k: v.to(device) for k, v in batch.items()})
+        return model(**{k: v.to(device, non_blocking=True) for k, v in batch.items()})
 
     for step in range(start, config.steps):
         started = time.perf_counter()
@@ -93,9 +122,10 @@ def train_func(config_dict: dict) -> None:
             tokenizer, [p.positive for p in batch] + [p.negative for p in batch if p.negative is not None],
             config.max_length)
         optimizer.zero_grad(set_to_none=True)
-        with autocast():
-            loss = grad_cache_step(embed, queries, documents, config.mini_batch_size, loss_fn,
-                                   mini_batch_tokens=config.mini_batch_tokens, no_grad_scale=no_grad_scale)
+        # Each forward phase in an autocast region of its own (never one region around Step 1 and Step 3).
+        loss = grad_cache_step(embed, queries, documents, config.mini_batch_size, loss_fn,
+                               mini_batch_tokens=config.mini_batch_tokens, no_grad_scale=no_grad_scale,
+                               autocast=autocast)
         sum_gradients(params, device)
         grad_norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
         optimizer.step()
@@ -113,13 +143,11 @@ def train_func(config_dict: dict) -> None:
             with tempfile.TemporaryDirectory() as folder:
                 if rank == 0:
                     save_state(folder, model, optimizer, scheduler, step + 1, config.to_dict())
-                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder) if rank == 0 else None)
+                session.report(metrics, checkpoint=folder if rank == 0 else None)
         else:
-            ray.train.report(metrics)
+            session.report(metrics)
         if rank == 0 and metrics_queue is not None:
             metrics_queue.put(metrics)
 
-    if rank == 0:
-        from tasks.train.publish import publish_model  # export needs the trained weights in memory
-
-        publish_model(model, tokenizer, config)
+    session.finish(model, tokenizer, config)
+    return model

@@ -12,8 +12,11 @@ The folder is what users load, with nothing of this project installed::
 It must give the vectors the training code gives (:meth:`EmbeddingModel.encode`), which takes
 more than saving the weights, because sentence-transformers 6.2 tokenizes differently by default:
 
-* LoRA is merged into the base weights (``merge_and_unload``), so the folder is a plain
-  ``AutoModel`` checkpoint: Transformer -> Pooling("lasttoken") -> Normalize.
+* LoRA is merged into the base weights, one layer at a time in float32 and in place in the
+  training dtype (:func:`merge_in_float32`: no float32 copy of the whole model, so a 7B model on
+  its GPU needs a few hundred MB more, not 28 GB), so the folder is a plain ``AutoModel``
+  checkpoint: Transformer -> Pooling("lasttoken") -> Normalize. The merged model in memory is
+  what sentence-transformers saves and checks; no second copy is loaded or written.
 * EOS: training appends it itself (:func:`tasks.train.text.tokenize_with_eos`), but most
   tokenizers add none (SmolLM2's). The exported tokenizer appends it: setting ``add_eos_token``
   rebuilds its post-processor (keeping a BOS the tokenizer adds), which is saved in
@@ -47,6 +50,7 @@ from pathlib import Path
 
 import torch
 from peft import PeftModel
+from peft.tuners.lora import LoraLayer
 
 from tasks.train.model import EmbeddingModel
 from tasks.train.text import PaddingSide, format_query, tokenize_with_eos
@@ -124,17 +128,27 @@ def check_exported_tokenizer(path: str | Path, tokenizer, max_length: int, paddi
 
 
 def merge_in_float32(model: EmbeddingModel) -> EmbeddingModel:
-    """Fold LoRA into the base weights in float32, then cast back to the base's dtype.
+    """Fold LoRA into the base weights in place, layer by layer, in float32; return ``model`` without adapters.
 
-    A merge in bf16 arithmetic rounds ``BA`` to bf16 before adding it, then rounds the sum: an
-    error of the size of small LoRA updates. In float32 the one rounding left is the final cast.
-    (peft 0.21's in-place add already promotes to float32 on this path; the explicit cast keeps
-    the export independent of how a peft version casts its delta.)
+    Each merged weight is ``W + scale · B A`` computed in float32 and rounded once to the base's
+    dtype (a merge in bf16 arithmetic would round ``BA`` first, an error of the size of small
+    LoRA updates). Only one layer's float32 copy exists at a time, on the weight's own device.
     """
-    dtype = next(model.backbone.parameters()).dtype
-    merged = model.float().merge_and_unload()
-    merged.backbone.to(dtype)
-    return merged
+    backbone = model.backbone
+    if not isinstance(backbone, PeftModel):
+        return model
+    with torch.no_grad():
+        for module in backbone.modules():
+            if not isinstance(module, LoraLayer):
+                continue
+            weight = module.get_base_layer().weight
+            for adapter in module.active_adapters:
+                if adapter in module.lora_A:
+                    delta = module.get_delta_weight(adapter).to(weight.device, torch.float32)
+                    weight.copy_(weight.float().add_(delta))
+                    del delta
+    model.backbone = backbone.unload()  # the adapters' modules out, the merged base layers in place
+    return model
 
 
 def check_exported_vectors(st, expected, half_precision: bool) -> None:
@@ -167,8 +181,9 @@ def export_sentence_transformer(
         padding_side: the saved tokenizer's padding side.
         overwrite: replace an existing non-empty ``out_dir`` instead of refusing.
 
-    The merged weights are saved, then loaded once more on the CPU by sentence-transformers,
-    which writes the folder: memory for one more copy of the model (2 GB for 0.5B in float32).
+    Memory and disk: LoRA is merged in place (one layer's float32 copy at a time); the merged
+    model in memory is what sentence-transformers checks and writes, on the model's own device,
+    and the folder is the only copy on disk (its weights are written twice, in place).
     """
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
@@ -186,19 +201,24 @@ def export_sentence_transformer(
 
     # Staging beside out_dir (the same file system), so the final step is a rename.
     with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent) as staging:
-        backbone_dir, st_dir = Path(staging) / "backbone", Path(staging) / "sentence-transformer"
+        st_dir = Path(staging) / "sentence-transformer"
         expected = model.encode(PROBE_TEXTS, tokenizer, max_length=max_length)  # training's vectors, pre-merge
         backbone = merge_in_float32(model).backbone
-        backbone.save_pretrained(backbone_dir)
-        exported_tokenizer.save_pretrained(backbone_dir)
+        # The folder's weights and tokenizer: sentence-transformers' Transformer reads its
+        # configuration from them (on the meta device: no weights are loaded), then holds the
+        # merged model itself, on its own device.
+        backbone.save_pretrained(st_dir)
+        exported_tokenizer.save_pretrained(st_dir)
 
         # Built from modules rather than hand-written JSON: the installed sentence-transformers
         # writes its own file names and keys.
-        transformer = Transformer(str(backbone_dir), modality_config=TEXT_ONLY_MODALITY,
-                                  module_output_name=TOKEN_EMBEDDINGS, max_seq_length=max_tokens)
+        transformer = Transformer(str(st_dir), modality_config=TEXT_ONLY_MODALITY,
+                                  module_output_name=TOKEN_EMBEDDINGS, max_seq_length=max_tokens,
+                                  model_kwargs={"device_map": "meta", "dtype": backbone.dtype})
+        transformer.model = backbone
         pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="lasttoken")
         st = SentenceTransformer(
-            modules=[transformer, pooling, Normalize()], device="cpu",
+            modules=[transformer, pooling, Normalize()], device=str(backbone.device),
             prompts={"query": format_query(query_instruction, ""), "document": ""},
             default_prompt_name=None, similarity_fn_name="cosine",
         )

@@ -23,18 +23,17 @@ import torch.nn.functional as F
 def last_token_indices(attention_mask: torch.Tensor) -> torch.Tensor:
     """The column of each row's last real token, shape (B,), for a (B, L) 0/1 mask.
 
-    The mask must be contiguous per row (one run of ones), as tokenizers produce.
+    The mask must be contiguous per row (one run of ones), as tokenizers produce. One formula
+    for both padding sides, the largest column holding a 1, so that no value is read back to
+    the host: on a GPU this runs in every forward pass and must not wait for the device. Empty
+    rows are refused only for a mask on the CPU (tokenizers make them there), where checking costs no sync.
     """
     if attention_mask.dim() != 2:
         raise ValueError(f"attention_mask must be (batch, seq_len), got shape {tuple(attention_mask.shape)}")
-    if not bool(attention_mask.sum(dim=1).gt(0).all()):
+    if attention_mask.device.type == "cpu" and not bool(attention_mask.sum(dim=1).gt(0).all()):
         raise ValueError("every row of attention_mask needs at least one real token")
-    batch, seq_len = attention_mask.shape
-    if bool(attention_mask[:, -1].all()):
-        # Left padding (or no padding at all): every row ends in the last column.
-        return torch.full((batch,), seq_len - 1, dtype=torch.long, device=attention_mask.device)
-    # Right padding: the real tokens are the first mask.sum() columns.
-    return attention_mask.long().sum(dim=1) - 1
+    columns = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    return (attention_mask.long() * columns).argmax(dim=1)  # the last 1: left, right or no padding
 
 
 def last_token_pool(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -1,13 +1,21 @@
 """One LoRA + GradCache step on a Mistral-7B-shaped model (random weights, bf16): tokens/s, memory, MFU.
 
-Model FLOPs per token are those the step needs without recomputation: the forward pass
-(2 × parameters + attention) and the backward pass to the activations (the same again; the
-frozen base needs no weight gradients, LoRA's are negligible). GradCache's second forward is
-recomputation and is not counted, so MFU is conservative. MFU = model FLOPs/s ÷ the card's
-peak (``--peak-tflops``, H200 bf16 dense: 989; the project's budget figure: 790).
+MFU counts the FLOPs the step needs, never recomputation. Per token, for a frozen base with LoRA:
+
+* base weights: forward 2·N, backward to the activations 2·N, no weight gradients: **4·N**, with N
+  the non-embedding parameters (the embedding table is a lookup; an embedding model has no LM head);
+* LoRA: forward 2·N_lora, backward to activations and weights 4·N_lora: **6·N_lora**;
+* attention scores and values: 4·s·d per layer forward at sequence s and width d, halved by the
+  causal mask, and its backward twice its forward: **6·L·s·d**.
+
+Hardware FLOPs add what the step does twice: GradCache's gradient-free pass (Step 1 embeds every
+row but the kept mini-batch once more) and gradient checkpointing's recompute (one more forward of
+every row). They are reported beside MFU (as HFU), never inside it. The peak is the card's dense
+bf16 datasheet figure, by device name (:data:`PEAK_BF16_TFLOPS`; H100 SXM and H200: 989), not what
+a matmul measures (~790-800 on these machines).
 
     python tests/gpu/step_mfu.py --shape mistral-7b --seq 512 --batch 64 --mini-batch 16   # on a GPU
-    python tests/gpu/step_mfu.py --shape tiny --device cpu --seq 32 --batch 4 --mini-batch 2  # a CPU check
+    python tests/gpu/step_mfu.py --shape tiny --device cpu --seq 32 --batch 4 --mini-batch 2 --peak-tflops 1
 """
 
 from __future__ import annotations
@@ -18,18 +26,60 @@ import sys
 import time
 from pathlib import Path
 
-SHAPES = {  # LlamaConfig/MistralConfig arguments
+SHAPES = {  # MistralConfig arguments
     "mistral-7b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
                        num_key_value_heads=8, vocab_size=32000, max_position_embeddings=32768),
-    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, vocab_size=1000, max_position_embeddings=512),
+    "tiny": dict(hidden_size=64, intermediate_size=224, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=1, vocab_size=1000, max_position_embeddings=512),
 }
+# Dense (no sparsity) bf16 tensor-core peaks from the datasheets, TFLOP/s; the first name that
+# occurs in the device name wins, so the specific variants come first.
+PEAK_BF16_TFLOPS = [("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H200", 989.0), ("H100", 989.0),
+                    ("A100", 312.0), ("L40S", 362.0), ("A10G", 70.0)]
 
 
-def flops_per_token(config, parameters: int, seq: int) -> float:
-    """Forward + backward-to-activations FLOPs per token: 2 × (2N + attention scores and values)."""
-    attention = 2 * config.num_hidden_layers * seq * config.hidden_size  # QK^T and AV: 4·L·s·d, halved (causal)
-    return 2 * (2 * parameters + attention)
+def peak_tflops(device_name: str) -> float | None:
+    """The dense bf16 peak of the card called ``device_name`` (``torch.cuda.get_device_name``), or None.
+
+    >>> [peak_tflops(n) for n in ("NVIDIA H100 80GB HBM3", "NVIDIA H200", "NVIDIA H100 PCIe", "cpu")]
+    [989.0, 989.0, 756.0, None]
+    """
+    return next((peak for name, peak in PEAK_BF16_TFLOPS if name in device_name), None)
+
+
+def model_flops_per_token(non_embedding: int, lora: int, layers: int, seq: int, hidden: int) -> float:
+    """FLOPs one token needs in a LoRA training step on a frozen base: 4·N + 6·N_lora + 6·L·s·d.
+
+    >>> model_flops_per_token(non_embedding=1000, lora=10, layers=2, seq=8, hidden=4)
+    4444.0
+    """
+    return 4.0 * non_embedding + 6.0 * lora + 6.0 * layers * seq * hidden
+
+
+def forward_flops_per_token(non_embedding: int, lora: int, layers: int, seq: int, hidden: int) -> float:
+    """One more forward pass: 2·N + 2·N_lora + 2·L·s·d (causal attention)."""
+    return 2.0 * non_embedding + 2.0 * lora + 2.0 * layers * seq * hidden
+
+
+def hardware_flops_per_token(non_embedding: int, lora: int, layers: int, seq: int, hidden: int,
+                             grad_cache_share: float, checkpointing: bool) -> float:
+    """Model FLOPs plus the forward passes done again: GradCache's gradient-free pass over
+    ``grad_cache_share`` of the tokens (all but the kept mini-batch) and checkpointing's recompute.
+
+    >>> hardware_flops_per_token(1000, 10, 2, 8, 4, grad_cache_share=1.0, checkpointing=True)
+    8740.0
+    """
+    again = grad_cache_share + (1.0 if checkpointing else 0.0)
+    return (model_flops_per_token(non_embedding, lora, layers, seq, hidden)
+            + again * forward_flops_per_token(non_embedding, lora, layers, seq, hidden))
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(non-embedding base parameters, LoRA parameters) of an :class:`EmbeddingModel`."""
+    embedding = {id(p) for p in model.backbone.get_input_embeddings().parameters()}
+    lora = sum(p.numel() for n, p in model.named_parameters() if "lora_" in n)
+    base = sum(p.numel() for n, p in model.named_parameters() if "lora_" not in n and id(p) not in embedding)
+    return base, lora
 
 
 def main() -> None:
@@ -39,30 +89,35 @@ def main() -> None:
     parser.add_argument("--seq", type=int, default=512)
     parser.add_argument("--batch", type=int, default=64, help="queries per contrastive batch (documents: as many)")
     parser.add_argument("--mini-batch", type=int, default=16)
+    parser.add_argument("--no-grad-scale", type=int, default=2, help="Step 1's mini-batches, this many times larger")
     parser.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up")
-    parser.add_argument("--peak-tflops", type=float, default=790.0)
+    parser.add_argument("--peak-tflops", type=float, default=None, help="default: by device name (dense bf16)")
     parser.add_argument("--gradient-checkpointing", action="store_true")
     args = parser.parse_args()
+
+    from functools import partial
 
     import torch
     from transformers import AutoModel, MistralConfig
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from tasks.train.grad_cache import grad_cache_step
-    from tasks.train.model import EmbeddingModel, apply_lora, default_attention
+    from tasks.train.model import EmbeddingModel, apply_lora, default_attention, enable_checkpointing
 
     device = torch.device(args.device)
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    config = MistralConfig(**SHAPES[args.shape], attn_implementation=default_attention(device))
+    on_gpu = device.type == "cuda"
+    dtype = torch.bfloat16 if on_gpu else torch.float32
+    config = MistralConfig(**SHAPES[args.shape], attn_implementation=default_attention(device, dtype))
     torch.manual_seed(0)
     with torch.device(device):
         backbone = AutoModel.from_config(config, dtype=dtype)
     if args.gradient_checkpointing:
-        backbone.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        enable_checkpointing(backbone)
     model = EmbeddingModel(apply_lora(backbone, rank=16, alpha=32)).train()
-    base_parameters = sum(p.numel() for n, p in model.named_parameters() if "lora_" not in n)
+    non_embedding, lora = count_parameters(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
+    autocast = partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16, enabled=on_gpu)
 
     def inputs(rows: int) -> dict:
         ids = torch.randint(3, config.vocab_size, (rows, args.seq), device=device)
@@ -70,14 +125,14 @@ def main() -> None:
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            grad_cache_step(lambda b: model(**b), inputs(args.batch), inputs(args.batch), args.mini_batch)
+        grad_cache_step(lambda b: model(**b), inputs(args.batch), inputs(args.batch), args.mini_batch,
+                        no_grad_scale=args.no_grad_scale, autocast=autocast)
         optimizer.step()
 
-    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    synchronize = torch.cuda.synchronize if on_gpu else (lambda: None)
     step()  # warm-up: kernels, allocator
     synchronize()
-    if device.type == "cuda":
+    if on_gpu:
         torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
     for _ in range(args.steps):
@@ -85,13 +140,26 @@ def main() -> None:
     synchronize()
     seconds = (time.perf_counter() - started) / args.steps
     tokens = 2 * args.batch * args.seq
-    achieved = flops_per_token(config, base_parameters, args.seq) * tokens / seconds
+    shape = dict(non_embedding=non_embedding, lora=lora, layers=config.num_hidden_layers, seq=args.seq,
+                 hidden=config.hidden_size)
+    rows = 2 * args.batch
+    # GradCache's gradient-free pass embeds every row but the kept mini-batch (none when the batch fits one pass).
+    grad_cache_share = 0.0 if args.batch <= args.mini_batch else (rows - args.mini_batch) / rows
+    model_flops = model_flops_per_token(**shape) * tokens / seconds
+    hardware_flops = hardware_flops_per_token(**shape, grad_cache_share=grad_cache_share,
+                                              checkpointing=args.gradient_checkpointing) * tokens / seconds
+    name = torch.cuda.get_device_name(device) if on_gpu else "cpu"
+    peak = args.peak_tflops or peak_tflops(name)
     print(json.dumps({
-        "shape": args.shape, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "seq": args.seq, "batch": args.batch, "mini_batch": args.mini_batch, "s_per_step": round(seconds, 3),
-        "tokens_per_s": round(tokens / seconds, 1), "model_tflops": float(f"{achieved / 1e12:.4g}"),
-        "mfu": float(f"{achieved / (args.peak_tflops * 1e12):.3g}"),
-        "peak_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None,
+        "shape": args.shape, "device": name, "seq": args.seq, "batch": args.batch, "mini_batch": args.mini_batch,
+        "no_grad_scale": args.no_grad_scale, "gradient_checkpointing": args.gradient_checkpointing,
+        "attention": config._attn_implementation, "non_embedding_params": non_embedding, "lora_params": lora,
+        "s_per_step": round(seconds, 3), "tokens_per_s": round(tokens / seconds, 1),
+        "model_tflops": float(f"{model_flops / 1e12:.4g}"), "hardware_tflops": float(f"{hardware_flops / 1e12:.4g}"),
+        "peak_tflops": peak,
+        "mfu": float(f"{model_flops / (peak * 1e12):.3g}") if peak else None,
+        "hfu": float(f"{hardware_flops / (peak * 1e12):.3g}") if peak else None,
+        "peak_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if on_gpu else None,
     }))
 
 

@@ -5,6 +5,8 @@ Skipped without CUDA (this project's CI has none); ``tests/gpu/run.sh`` runs the
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 
@@ -27,18 +29,32 @@ def test_base_weights_load_onto_the_gpu_in_bf16_with_float32_lora(tmp_path):
     assert {p.device.type for p in model.parameters()} == {"cuda"}
 
 
-def test_bf16_grad_cache_on_the_gpu_matches_the_plain_step():
+def test_bf16_grad_cache_on_the_gpu_gives_every_lora_weight_the_plain_steps_gradient():
+    # A bf16 base with float32 LoRA as training loads it; lora_B non-zero so lora_A's gradients are too.
     tokenizer = make_tokenizer()
-    model = EmbeddingModel(apply_lora(tiny_llama(len(tokenizer)), rank=4, alpha=8)).cuda().train()
+    model = EmbeddingModel(apply_lora(tiny_llama(len(tokenizer)).to(torch.bfloat16), rank=4, alpha=8)).cuda().train()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.1)
+    lora = [p for p in model.parameters() if p.requires_grad]
     q = {k: v.cuda() for k, v in tokenize_with_eos(tokenizer, TEXTS[:3], 64).items()}
     d = {k: v.cuda() for k, v in tokenize_with_eos(tokenizer, TEXTS[3:] + TEXTS[:3], 64).items()}
+    autocast = partial(torch.autocast, "cuda", dtype=torch.bfloat16)
+
+    def plain() -> None:
+        with autocast():
+            q_, d_ = model(**q), model(**d)
+        info_nce_loss(q_, d_).backward()
+
     grads = []
-    for step in (lambda: info_nce_loss(model(**q), model(**d)).backward(),
-                 lambda: grad_cache_step(lambda b: model(**b), q, d, mini_batch_size=2)):
+    for step in (plain, lambda: grad_cache_step(lambda b: model(**b), q, d, mini_batch_size=2, autocast=autocast)):
         model.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            step()
-        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+        step()
+        # Every LoRA weight, none filtered out: a missing gradient is the failure this test is for.
+        missing = [i for i, p in enumerate(lora) if p.grad is None or not p.grad.abs().sum() > 0]
+        assert missing == [], f"{len(missing)} of {len(lora)} LoRA weights got no gradient"
+        grads.append(torch.cat([p.grad.flatten() for p in lora]))
     assert torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=0) > 0.99
 
 
@@ -63,3 +79,19 @@ def test_collectives_run_on_nccl_with_device_tensors(tmp_path):
         assert tokens.device.type == "cuda" and float(tokens) == 6.0
     finally:
         dist.destroy_process_group()
+
+
+def test_last_token_pooling_takes_no_host_sync():
+    from tasks.train.pooling import last_token_pool
+
+    hidden = torch.randn(3, 5, 4, device="cuda")
+    for mask in (torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]]),
+                 torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1], [0, 0, 0, 0, 1]])):
+        mask = mask.cuda()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            pooled = last_token_pool(hidden, mask)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        columns = [max(i for i, m in enumerate(row) if m) for row in mask.tolist()]
+        assert torch.equal(pooled, hidden[torch.arange(3), torch.tensor(columns)])

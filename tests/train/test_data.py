@@ -6,24 +6,18 @@ from collections import Counter
 
 import pytest
 
-from tasks.runs.manifest import Manifest, ShardEntry, ShardStatus, save_manifest
-from tasks.runs.parts import write_part
+from tasks.runs.manifest import Manifest, save_manifest
 from tasks.storage.store import open_store
 from tasks.train.config import TrainConfig
 from tasks.train.data import Pair, batch_schedule, load_pairs, local_slice, split_run_url
 from tasks.train.schedule import LRSchedule
-from tests.storage.test_local_store import _row
+from tests.support.runs import training_run
 
 
 def _run(tmp_path, run_id: str, n: int, negative: bool = True) -> str:
-    """A committed run of ``n`` rows whose documents are distinct within and across runs."""
-    store = open_store(f"file://{tmp_path}")
-    rows = [{**_row(i), "task": "Find answers.", "positive": f"{run_id}-p{i}",
-             "negative": f"{run_id}-n{i}" if negative else None} for i in range(n)]
-    path = write_part(store, run_id, "sts", "en", 0, rows)
-    save_manifest(store, Manifest(run_id=run_id, shards={"sts/en": ShardEntry(
-        task_type="sts", language="en", seed=1, requested=n, status=ShardStatus.COMPLETE, rows=n, path=path)}))
-    return f"file://{tmp_path}/runs/{run_id}"
+    """A committed run of ``n`` rows whose documents are distinct within and across runs (also used by
+    tests/train/test_train_cli.py)."""
+    return training_run(tmp_path, run_id, n, negative)
 
 
 def test_run_urls_split_into_store_and_run_id():

@@ -22,31 +22,7 @@ from infra.services.process import free_port
 from tasks.train.gather import gather_with_grad, rank_and_world_size
 from tasks.train.grad_cache import grad_cache_step
 from tasks.train.info_nce import global_info_nce_loss, info_nce_loss
-
-WORLD_SIZE, LOCAL_BATCH, NEGATIVES, HIDDEN, FEATURES = 2, 3, 1, 5, 4
-
-
-def _union_batch():
-    """The whole batch, identical in every process: queries, positives, hard negatives, and raw features."""
-    generator = torch.Generator().manual_seed(7)
-    n = WORLD_SIZE * LOCAL_BATCH
-
-    def randn(*shape):
-        return torch.randn(*shape, generator=generator, dtype=torch.float64)
-
-    return {"q": randn(n, HIDDEN), "pos": randn(n, HIDDEN), "neg": randn(n * NEGATIVES, HIDDEN),
-            "xq": randn(n, FEATURES), "xpos": randn(n, FEATURES), "xneg": randn(n * NEGATIVES, FEATURES)}
-
-
-def _local(tensor: torch.Tensor, rank: int) -> torch.Tensor:
-    """Rank ``rank``'s share of rows: an equal, contiguous slice."""
-    per_rank = tensor.shape[0] // WORLD_SIZE
-    return tensor[rank * per_rank:(rank + 1) * per_rank]
-
-
-def _encoder() -> torch.nn.Linear:
-    torch.manual_seed(0)  # the same initial weights in every process, as DDP guarantees
-    return torch.nn.Linear(FEATURES, HIDDEN).double()
+from tests.support.union_batch import LOCAL_BATCH, WORLD_SIZE, local, make_encoder, union_batch
 
 
 def _worker(rank: int, port: int, out_dir: str) -> None:
@@ -54,18 +30,18 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
     torch.set_num_threads(1)  # two workers on two cores
     dist.init_process_group("gloo", rank=rank, world_size=WORLD_SIZE)
     try:
-        batch = _union_batch()
+        batch = union_batch()
         # Given this worker's embeddings as leaves, the gathered loss and their gradients.
-        q = _local(batch["q"], rank).clone().requires_grad_()
-        d = torch.cat([_local(batch["pos"], rank), _local(batch["neg"], rank)]).requires_grad_()
+        q = local(batch["q"], rank).clone().requires_grad_()
+        d = torch.cat([local(batch["pos"], rank), local(batch["neg"], rank)]).requires_grad_()
         loss = global_info_nce_loss(q, d)
         loss.backward()
 
         # A GradCache step of an encoder under the DDP convention: loss * world_size, then average.
-        encoder = _encoder()
+        encoder = make_encoder()
         _, world_size = rank_and_world_size()
-        queries = {"x": _local(batch["xq"], rank)}
-        documents = {"x": torch.cat([_local(batch["xpos"], rank), _local(batch["xneg"], rank)])}
+        queries = {"x": local(batch["xq"], rank)}
+        documents = {"x": torch.cat([local(batch["xpos"], rank), local(batch["xneg"], rank)])}
         grad_cache_step(lambda inputs: encoder(inputs["x"]), queries, documents, mini_batch_size=2,
                         loss_fn=lambda q_, d_: global_info_nce_loss(q_, d_) * world_size)
         for parameter in encoder.parameters():  # what DDP's all-reduce does
@@ -93,11 +69,11 @@ def worker_results(tmp_path_factory):
 @pytest.fixture(scope="module")
 def single_process():
     """The union batch in one process: loss, embedding gradients, and the encoder's parameter gradients."""
-    batch = _union_batch()
+    batch = union_batch()
     q, pos, neg = (batch[k].clone().requires_grad_() for k in ("q", "pos", "neg"))
     loss = info_nce_loss(q, torch.cat([pos, neg]))
     loss.backward()
-    encoder = _encoder()
+    encoder = make_encoder()
     info_nce_loss(encoder(batch["xq"]), encoder(torch.cat([batch["xpos"], batch["xneg"]]))).backward()
     return {"loss": loss.detach(), "q": q.grad, "pos": pos.grad, "neg": neg.grad,
             "encoder_grads": [p.grad for p in encoder.parameters()]}
@@ -114,9 +90,9 @@ def test_every_worker_reports_the_union_batch_loss(worker_results, single_proces
 
 def test_local_embedding_gradients_are_slices_of_the_union_batch_gradient(worker_results, single_process):
     for rank, result in enumerate(worker_results):
-        torch.testing.assert_close(result["q_grad"], _local(single_process["q"], rank))
-        torch.testing.assert_close(result["d_grad"][:LOCAL_BATCH], _local(single_process["pos"], rank))
-        torch.testing.assert_close(result["d_grad"][LOCAL_BATCH:], _local(single_process["neg"], rank))
+        torch.testing.assert_close(result["q_grad"], local(single_process["q"], rank))
+        torch.testing.assert_close(result["d_grad"][:LOCAL_BATCH], local(single_process["pos"], rank))
+        torch.testing.assert_close(result["d_grad"][LOCAL_BATCH:], local(single_process["neg"], rank))
 
 
 def test_grad_cache_with_ddp_averaging_gives_the_union_batch_parameter_gradients(worker_results, single_process):

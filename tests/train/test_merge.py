@@ -21,7 +21,6 @@ import torch
 from tasks.train.merge import export_sentence_transformer, load_exported, merge_in_float32, save_adapter
 from tasks.train.model import EmbeddingModel, apply_lora
 from tasks.train.text import format_query, tokenize_with_eos
-from tests.support.offline import no_network
 from tests.train.tiny import make_tokenizer, tiny_llama
 
 # peft 0.21 reads transformers' deprecated `is_gradient_checkpointing`: third-party noise.
@@ -48,13 +47,6 @@ def _randomize_lora(model: EmbeddingModel, std: float, seed: int = 0) -> Embeddi
 def _assert_same_vectors(actual: torch.Tensor, expected: torch.Tensor) -> None:
     torch.testing.assert_close(actual, expected, atol=1e-4, rtol=1e-4)
     assert bool(((actual * expected).sum(dim=-1) > 0.9999).all())  # unit rows: a dot product is a cosine
-
-
-@pytest.fixture(scope="module")
-def offline():
-    """Hub offline and every socket connection refused, for as long as the module's tests run."""
-    with no_network():
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -252,3 +244,67 @@ def test_an_export_whose_vectors_differ_from_training_is_refused(tmp_path, token
     with pytest.raises(RuntimeError, match="differ from training's"):
         export_sentence_transformer(_tiny_model(tokenizer), tokenizer, tmp_path / "st", TASK, max_length=16)
     assert not (tmp_path / "st").exists()
+
+
+# --- the export's memory and disk: a 7B model on rank 0 ---------------------------------------------
+
+
+def _bf16_base(model: EmbeddingModel) -> EmbeddingModel:
+    for name, parameter in model.backbone.named_parameters():
+        if "lora_" not in name:
+            parameter.data = parameter.data.bfloat16()  # as trained on a GPU
+    return model
+
+
+def test_the_merge_never_holds_the_model_in_float32(tokenizer, monkeypatch):
+    # Given a bf16 base (a 7B model: 14.5 GB, 28 GB in float32), the merge works layer by layer:
+    # no Module.float() of the whole model, and at most one weight's float32 copy alive at a time.
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    model = _bf16_base(_tiny_model(tokenizer))
+    largest = max(p.numel() for n, p in model.named_parameters() if "lora_" not in n)
+
+    def refuse(module):
+        raise AssertionError("Module.float() casts every weight of the model at once")
+
+    class Float32Copies(TorchDispatchMode):
+        """The largest float32 tensor an operator makes outside the LoRA weights themselves."""
+
+        def __init__(self):
+            super().__init__()
+            self.largest = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, torch.Tensor) and t.dtype == torch.float32:
+                    self.largest = max(self.largest, t.numel())
+            return out
+
+    monkeypatch.setattr(torch.nn.Module, "float", refuse)
+    with Float32Copies() as copies:
+        merged = merge_in_float32(model)
+    assert copies.largest <= largest
+    assert {p.dtype for p in merged.parameters()} == {torch.bfloat16} and not any("lora_" in n for n, _ in
+                                                                                  merged.named_parameters())
+
+
+def test_the_export_writes_one_copy_of_the_weights(tmp_path, tokenizer, monkeypatch):
+    # Every weight file the export writes lands in the folder that becomes the model: no
+    # second, intermediate copy of a 14.5 GB model in the staging area.
+    from transformers import PreTrainedModel
+
+    folders: list[Path] = []
+    save = PreTrainedModel.save_pretrained
+
+    def recording(self, save_directory, *args, **kwargs):
+        folders.append(Path(save_directory).resolve())
+        return save(self, save_directory, *args, **kwargs)
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", recording)
+    model = _tiny_model(tokenizer)
+    expected = model.encode(DOCUMENTS, tokenizer)
+    out = export_sentence_transformer(model, tokenizer, tmp_path / "st", TASK, max_length=32)
+    assert folders and len(set(folders)) == 1
+    _assert_same_vectors(load_exported(out).encode(DOCUMENTS, convert_to_tensor=True), expected)

@@ -108,3 +108,19 @@ def test_bad_arguments_are_rejected(tokenizer):
         model.encode([], tokenizer)
     with pytest.raises(ValueError, match="batch_size"):
         model.encode(["fox"], tokenizer, batch_size=0)
+
+
+@pytest.mark.parametrize(("device", "dtype", "expected"), [
+    ("cuda", torch.bfloat16, "flash_attention_2"), ("cuda", torch.float16, "flash_attention_2"),
+    ("cuda", torch.float32, "sdpa"),  # flash-attention has no float32 kernels: it would fail at the first forward
+    ("cuda", None, "sdpa"), ("cpu", torch.bfloat16, "sdpa"),
+])
+def test_flash_attention_is_chosen_only_for_half_precision_on_a_gpu(monkeypatch, device, dtype, expected):
+    import importlib.util
+
+    from tasks.train.model import default_attention
+
+    find_spec = importlib.util.find_spec
+    installed = lambda name, *args: object() if name == "flash_attn" else find_spec(name, *args)  # noqa: E731
+    monkeypatch.setattr(importlib.util, "find_spec", installed)
+    assert default_attention(torch.device(device), dtype) == expected

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from tests.train.test_distributed import LOCAL_BATCH, WORLD_SIZE, _encoder, _local, _union_batch
+from tests.support.union_batch import LOCAL_BATCH, WORLD_SIZE, local, make_encoder, union_batch
 
 
 def _ray_worker(config: dict) -> None:
@@ -22,9 +22,9 @@ def _ray_worker(config: dict) -> None:
 
     rank = ray.train.get_context().get_world_rank()
     torch.set_num_threads(1)
-    batch, encoder = _union_batch(), _encoder()
-    queries = {"x": _local(batch["xq"], rank)}
-    documents = {"x": torch.cat([_local(batch["xpos"], rank), _local(batch["xneg"], rank)])}
+    batch, encoder = union_batch(), make_encoder()
+    queries = {"x": local(batch["xq"], rank)}
+    documents = {"x": torch.cat([local(batch["xpos"], rank), local(batch["xneg"], rank)])}
     loss = grad_cache_step(lambda b: encoder(b["x"]), queries, documents, mini_batch_size=2,
                            loss_fn=global_info_nce_loss)
     params = list(encoder.parameters())
@@ -42,7 +42,7 @@ def test_two_ray_workers_reproduce_the_single_process_step(tmp_path):
     from tasks.train.info_nce import info_nce_loss
     from tasks.train.launch import connect_ray
 
-    batch, encoder = _union_batch(), _encoder()
+    batch, encoder = union_batch(), make_encoder()
     single = info_nce_loss(encoder(batch["xq"]), encoder(torch.cat([batch["xpos"], batch["xneg"]])))
     single.backward()
     expected = torch.cat([p.grad.reshape(-1) for p in encoder.parameters()])

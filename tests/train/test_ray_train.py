@@ -21,6 +21,7 @@ import torch
 from tasks.storage.store import open_store
 from tasks.train.launch import is_checkpoint_dir
 from tasks.train.schedule import LRSchedule, extend_schedule
+from tests.support.train_log import logged_steps
 
 pytestmark = pytest.mark.e2e
 
@@ -33,23 +34,13 @@ def _train(data_url: str, out: str, steps: int, *extra: str) -> subprocess.Compl
     return subprocess.run(command, capture_output=True, text=True, timeout=1200)
 
 
-def _steps(output: str) -> list[tuple[int, float]]:
-    """(step, loss) from the flow's per-step log lines."""
-    found = []
-    for line in output.splitlines():
-        if " - step " in line and " loss " in line:
-            words = line.split(" - step ", 1)[1].split()
-            found.append((int(words[0].split("/")[0]), float(words[words.index("loss") + 1])))
-    return found
-
-
 def test_ray_train_lowers_loss_checkpoints_to_s3_resumes_and_exports(real_run, s3_env, tmp_path):
     store_url, run_id, _ = real_run
     out = "s3://synthembed-train/models/smollm2-test"
 
     first = _train(f"{store_url}/runs/{run_id}", out, 6)
     assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
-    losses = _steps(first.stdout + first.stderr)
+    losses = logged_steps(first.stdout + first.stderr)
     assert [s for s, _ in losses] == [1, 2, 3, 4, 5, 6]
     assert sum(l for _, l in losses[-2:]) < sum(l for _, l in losses[:2]), losses  # it learns
 
@@ -67,7 +58,7 @@ def test_ray_train_lowers_loss_checkpoints_to_s3_resumes_and_exports(real_run, s
 
     resumed = _train(f"{store_url}/runs/{run_id}", out, 8, "--resume", "--extend-steps")
     assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-4000:]
-    assert [s for s, _ in _steps(resumed.stdout + resumed.stderr)] == [7, 8]
+    assert [s for s, _ in logged_steps(resumed.stdout + resumed.stderr)] == [7, 8]
     # The decay continues from step 6's lr to 0 at step 8 (the log shows the lr for the next step).
     plan = extend_schedule(LRSchedule.warmup_then_linear(1, 6), done_steps=6, total_steps=8)
     logged = [float(line.split(" lr ", 1)[1].split()[0]) for line in (resumed.stdout + resumed.stderr).splitlines()

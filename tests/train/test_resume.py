@@ -17,15 +17,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from tasks.runs.manifest import Manifest, ShardEntry, ShardStatus, save_manifest
-from tasks.runs.parts import write_part
-from tasks.storage.store import open_store
 from tasks.train.checkpoint import CONFIG_FILE, SCHEDULE_FILE, STATE_FILE, load_state, save_state, stored_schedule
 from tasks.train.config import TrainConfig
 from tasks.train.preflight import check_training_inputs, latest_checkpoint_config
 from tasks.train.resume import FREE_FIELDS, compare_configs
 from tasks.train.schedule import LRSchedule, extend_schedule
-from tests.storage.test_local_store import _row
+from tests.support.runs import training_run
 from tests.train.tiny import make_tokenizer, tiny_llama
 
 BASE = TrainConfig(data=["file:///d/runs/r1"], base_model="smollm2-135m", out="file:///o", steps=6)
@@ -187,16 +184,6 @@ def test_an_older_checkpoint_without_a_stored_schedule_followed_its_config(token
 
 # preflight: the driver refuses before Ray starts ------------------------------------------------
 
-def _synthesis_run(root: Path, rows: int = 16) -> str:
-    """A complete synthesis run whose every text is distinct (batches refuse repeated documents)."""
-    store = open_store(f"file://{root}")
-    data = [{**_row(i), "task": "Find answers.", "positive": f"answer {i}", "negative": f"not {i}"} for i in range(rows)]
-    path = write_part(store, "r1", "sts", "en", 0, data)
-    save_manifest(store, Manifest(run_id="r1", shards={"sts/en": ShardEntry(
-        task_type="sts", language="en", seed=1, requested=rows, status=ShardStatus.COMPLETE, rows=rows, path=path)}))
-    return f"file://{root}/runs/r1"
-
-
 def _checkpoint(out: Path, name: str, config: TrainConfig) -> None:
     folder = out / "ray" / "train" / f"checkpoint_{name}"
     folder.mkdir(parents=True)
@@ -204,7 +191,7 @@ def _checkpoint(out: Path, name: str, config: TrainConfig) -> None:
 
 
 def test_preflight_compares_a_resume_with_the_latest_checkpoint(tmp_path):
-    config = TrainConfig(data=[_synthesis_run(tmp_path)], base_model="smollm2-135m", out=f"file://{tmp_path}/out",
+    config = TrainConfig(data=[training_run(tmp_path)], base_model="smollm2-135m", out=f"file://{tmp_path}/out",
                          batch_size=4, steps=6)
     _checkpoint(tmp_path / "out", "2026-01-01_10-00-00.000001", config)
     _checkpoint(tmp_path / "out", "2026-01-01_10-05-00.000001", replace(config, steps=8))  # after --extend-steps
@@ -221,13 +208,13 @@ def test_preflight_compares_a_resume_with_the_latest_checkpoint(tmp_path):
 
 
 def test_a_resume_on_runs_whose_rows_changed_is_refused_but_one_from_before_digests_is_not(tmp_path):
-    config = TrainConfig(data=[_synthesis_run(tmp_path)], base_model="smollm2-135m", out=f"file://{tmp_path}/out",
+    config = TrainConfig(data=[training_run(tmp_path)], base_model="smollm2-135m", out=f"file://{tmp_path}/out",
                          batch_size=4, steps=6)
     check_training_inputs(config)  # the first run's preflight: sets the digest its checkpoints store
     _checkpoint(tmp_path / "out", "2026-01-01_10-00-00.000001", config)
     again = replace(config, data_digest=None)
     assert check_training_inputs(again, resume=True) == 16 and again.data_digest == config.data_digest
-    _synthesis_run(tmp_path, rows=17)  # a retry committed one more row into the same run since
+    training_run(tmp_path, n=17)  # a retry committed one more row into the same run since
     with pytest.raises(ValueError, match=r"data_digest: \w{12}… -> \w{12}… \(the rows of file://\S+/runs/r1 changed"):
         check_training_inputs(replace(config, data_digest=None), resume=True)
     older = tmp_path / "out" / "ray" / "train" / "checkpoint_2026-01-01_10-05-00.000001"
@@ -237,7 +224,7 @@ def test_a_resume_on_runs_whose_rows_changed_is_refused_but_one_from_before_dige
 
 
 def test_the_cli_refuses_a_changed_resume_before_ray_and_passes_extend_steps_on(tmp_path):
-    config = TrainConfig(data=[_synthesis_run(tmp_path)], base_model="smollm2-135m", out=f"file://{tmp_path}/out",
+    config = TrainConfig(data=[training_run(tmp_path)], base_model="smollm2-135m", out=f"file://{tmp_path}/out",
                          batch_size=4, steps=6)
     _checkpoint(tmp_path / "out", "2026-01-01_10-00-00.000001", config)
     command = [str(Path(sys.executable).parent / "synthembed"), "train", "--data", config.data[0], "--base-model",
@@ -366,7 +353,7 @@ def test_an_interrupted_and_resumed_run_ends_with_the_weights_of_an_uninterrupte
     base = tmp_path / "base"
     tiny_llama(len(tokenizer)).save_pretrained(base)
     tokenizer.save_pretrained(base)
-    config = TrainConfig(data=[_synthesis_run(tmp_path)], base_model=str(base), out=f"file://{tmp_path}/straight",
+    config = TrainConfig(data=[training_run(tmp_path)], base_model=str(base), out=f"file://{tmp_path}/straight",
                          batch_size=4, mini_batch_size=2, steps=3, warmup_steps=1, learning_rate=1e-2, max_length=32,
                          lora_rank=4, lora_alpha=8, lora_dropout=0.1, checkpoint_every=1, max_failures=1)
     steps: dict[str, list[int]] = {"straight": [], "resumed": []}
