@@ -21,7 +21,7 @@ UI_URL := http://127.0.0.1:4200
 # (300 for long-long): the demo accepts a tenth of the asked length (real runs: half, the default).
 RUN_ARGS ?= --languages en,es --task-types all --examples-per-shard 3 --steps 30 --min-length-ratio 0.1
 
-.PHONY: setup run test soak bench bench-synth bench-train bench-langid bench-dedup bench-encode ui stop deploy worker lock clean
+.PHONY: setup run test soak bench bench-synth bench-train bench-langid bench-dedup bench-encode bench-parsing ui stop deploy worker lock clean
 
 setup: $(VENV)/.installed
 
@@ -49,7 +49,7 @@ soak: setup
 # share (~20 min), then the GradCache training step vs sentence-transformers' CachedMNRL (~40 min)
 # on a synthesis run (BENCH_DATA=URL; default: the newest run under data/, which `make run` makes).
 BENCH_DATA ?= $(shell ls -td data/runs/*/ 2>/dev/null | head -1)
-bench: bench-synth bench-train bench-langid bench-dedup bench-encode
+bench: bench-synth bench-train bench-langid bench-dedup bench-encode bench-parsing
 
 bench-synth: setup
 	$(BIN)/python tests/bench/bench_synth.py
@@ -62,6 +62,10 @@ bench-langid: setup
 
 bench-dedup: setup
 	$(BIN)/python tests/bench/bench_dedup.py
+
+# The LLM-output parser on answers built to hurt it: each under 0.5 s (seconds; the unit tests hold no clock).
+bench-parsing: setup
+	$(BIN)/python tests/bench/bench_parsing.py
 
 # Evaluation encoding (SmolLM2-135M exported, MiniLM) vs plain SentenceTransformer.encode on the
 # three Bible tasks' inputs, with and without one memo across tasks (~4 min).

@@ -39,16 +39,23 @@ class Retry:
 def plan_retry(store: Store, store_url: str, run_id: str, languages: list[str] | None = None,
                llm_base_url: str | None = None, llm_model: str | None = None,
                budget_tokens: int | None = None, budget_usd: float | None = None) -> Retry:
-    """The retry of run ``run_id``: RunNotFound when there is none, ValueError when it stored no configuration.
+    """The retry of run ``run_id``: RunNotFound when there is none; ValueError when it stored no
+    configuration, ``languages`` names one the run does not have, or an override is invalid.
 
     ``store`` is opened from ``store_url`` (the URL as given is the one the retried run records).
     Every other argument left None keeps the run's own value: another endpoint (the original one
     may be gone), a raised budget for a run the budget stopped.
     """
     config, todo = retry_plan(find_run(store, run_id), store_url, languages)
-    llm = config.llm.model_copy(update={k: v for k, v in {"base_url": llm_base_url, "model": llm_model}.items() if v})
+    if languages is not None and (missing := [code for code in languages if code not in config.languages]):
+        raise ValueError(f"--languages {','.join(missing)}: run {run_id!r} has no such language; "
+                         f"its languages: {','.join(config.languages)}")
+    llm = {k: v for k, v in {"base_url": llm_base_url, "model": llm_model}.items() if v}
     budgets = {k: v for k, v in {"budget_tokens": budget_tokens, "budget_usd": budget_usd}.items() if v is not None}
-    return Retry(config.model_copy(update={"llm": llm, **budgets}), todo, selected=languages is not None)
+    # validated as a new run's are (model_copy would not): a negative budget is refused here, before any spend
+    stored = config.model_dump(mode="json")
+    config = SynthesisConfig.model_validate({**stored, "llm": {**stored["llm"], **llm}, **budgets})
+    return Retry(config, todo, selected=languages is not None)
 
 
 @flow(name="retry", flow_run_name="retry-{run_id}")

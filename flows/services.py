@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from infra.services.llama import MODEL_ALIAS, RECOMMENDED_EXTRA_BODY, local_llm
+from infra.services.llama import DEFAULT_N_CTX, MODEL_ALIAS, PROMPT_ROOM_TOKENS, RECOMMENDED_EXTRA_BODY, local_llm
 from tasks.llm.client import LLMSettings
 from tasks.synth.config import SynthesisConfig
 
@@ -24,9 +24,16 @@ def start_embedded_llm(config: SynthesisConfig) -> Iterator[SynthesisConfig]:
     JSON, and no more ``max_tokens`` than the server's context leaves after a prompt.
     """
     with local_llm() as llm:
-        yield config.model_copy(update={"llm": config.llm.model_copy(update={
-            "base_url": llm.base_url, "model": llm.model, "extra_body": RECOMMENDED_EXTRA_BODY,
-            "max_tokens": min(config.llm.max_tokens, llm.max_tokens)})})
+        yield embedded_config(config, llm.base_url, llm.max_tokens)
+
+
+def embedded_config(config: SynthesisConfig, base_url: str = "http://127.0.0.1:0/v1",
+                    max_tokens: int = DEFAULT_N_CTX - PROMPT_ROOM_TOKENS) -> SynthesisConfig:
+    """``config`` as the embedded server runs it (at ``base_url``, with ``max_tokens`` of completion room):
+    what a dry run compares with a stored run, without starting the server."""
+    return config.model_copy(update={"llm": config.llm.model_copy(update={
+        "base_url": base_url, "model": MODEL_ALIAS, "extra_body": RECOMMENDED_EXTRA_BODY,
+        "max_tokens": min(config.llm.max_tokens, max_tokens)})})
 
 
 def made_with_embedded_llm(llm: LLMSettings) -> bool:

@@ -15,11 +15,17 @@ them. The ``synthesis-shards`` artifact shows every shard and its parts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+import sys
 import time
+from collections.abc import Iterator
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Cancelled
 
 from flows.clean import filter_run
 from tasks.clean.filters import check_evaluation_sources
@@ -42,6 +48,48 @@ class SynthesisIncomplete(RuntimeError):
     def __init__(self, summary: SynthesisSummary):
         super().__init__(f"{len(summary.shards_failed)} shard(s) failed: {', '.join(summary.shards_failed)}")
         self.summary = summary
+
+
+INTERRUPTED = "interrupted (Ctrl-C)"
+
+
+class SynthesisInterrupted(SynthesisIncomplete):
+    """Ctrl-C stopped the run: every answer received is recorded; the same command resumes it."""
+
+    def __init__(self, summary: SynthesisSummary):
+        super().__init__(summary)
+        self.args = (f"{INTERRUPTED}: {summary.llm_calls} answer(s) recorded in the run's ledger; run the same "
+                     "command again to resume without paying for them again",)
+
+
+@contextlib.contextmanager
+def stop_on_interrupt(run: SynthesisRun, logger) -> Iterator[None]:
+    """The first Ctrl-C (SIGINT) stops the run gracefully (:meth:`SynthesisRun.interrupt`: nothing more is
+    sent, the requests on the wire are answered and recorded); a second one exits at once.
+
+    Only where Ctrl-C can reach: the main thread's event loop (the CLI); elsewhere this does nothing.
+    """
+    loop, previous = asyncio.get_running_loop(), signal.getsignal(signal.SIGINT)
+
+    def on_interrupt() -> None:
+        if run.interrupted:
+            print(f"{INTERRUPTED} again: stopping at once; the requests in flight will be asked again",
+                  file=sys.stderr, flush=True)
+            os._exit(130)
+        logger.warning("%s: sending no further request; the requests in flight are answered and recorded first "
+                       "(Ctrl-C again stops at once)", INTERRUPTED)
+        run.interrupt(INTERRUPTED)
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread: no Ctrl-C to handle
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            loop.remove_signal_handler(signal.SIGINT)
+            signal.signal(signal.SIGINT, previous)  # asyncio.run's own handler, for the rest of the command
 
 
 @task(name="open-store", retries=2, retry_delay_seconds=[2, 10])
@@ -100,7 +148,8 @@ async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = No
         checked: the caller already checked the evaluation sources the filters read (the CLI
             does, before Prefect starts; so does the pipeline): do not check them again.
 
-    Raises SynthesisIncomplete (with the summary) when some shards failed.
+    Raises SynthesisIncomplete (with the summary) when some shards failed. Ctrl-C stops it
+    gracefully: the flow run ends Cancelled, and the call raises SynthesisInterrupted (with the summary).
     """
     logger, started = get_run_logger(), time.perf_counter()
     if not checked:
@@ -117,26 +166,29 @@ async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = No
                     len(todo), parts)
 
         backend = open_backend(config.llm, llm_api_key(), store, config.run_id)
-        await backend.preflight()
         progress = Progress(sum(p.requested for e in todo for p in e.unfinished_parts()), "examples", logger)
         run = SynthesisRun(store, manifest, config, backend, on_example=progress.advance)
         watch = asyncio.create_task(_stop_when_lost(lease.lost, run, logger))
         language_task = synthesize_language.with_options(retries=config.shard_retries, retry_delay_seconds=5)
-        try:  # a failed shard is in the manifest already: its state is returned, not raised
-            await run_languages(run, todo, lambda shards: language_task(run, shards[0].language, shards, return_state=True))
-        finally:
-            watch.cancel()
-            progress.close()
-            await backend.close()
+        with stop_on_interrupt(run, logger):
+            try:  # a failed shard is in the manifest already: its state is returned, not raised
+                await backend.preflight()
+                if not run.interrupted:
+                    await run_languages(run, todo, lambda shards: language_task(run, shards[0].language, shards,
+                                                                                return_state=True))
+            finally:
+                watch.cancel()
+                progress.close()
+                await backend.close()
 
-        filters_error = None
-        if not lease.lost.is_set():
-            try:
-                run.writer.manifest = await clean_data(store, run.manifest, config.clean, lease)
-            except Exception as exc:  # the parts are committed: report, and let `synthembed clean` redo it
-                filters_error = f"{type(exc).__name__}: {exc}"
-                logger.error("the filters failed (%s); the data is committed: rerun them with "
-                             "`synthembed clean --run-id %s`", filters_error, config.run_id)
+            filters_error = None
+            if not lease.lost.is_set() and not run.interrupted:  # interrupted: the next run filters
+                try:
+                    run.writer.manifest = await clean_data(store, run.manifest, config.clean, lease)
+                except Exception as exc:  # the parts are committed: report, and let `synthembed clean` redo it
+                    filters_error = f"{type(exc).__name__}: {exc}"
+                    logger.error("the filters failed (%s); the data is committed: rerun them with "
+                                 "`synthembed clean --run-id %s`", filters_error, config.run_id)
 
     if run.stopped:
         logger.warning("stopped early: %s", manifest.stopped_reason)
@@ -146,9 +198,11 @@ async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = No
     await create_table_artifact(
         key="synthesis-shards", table=shard_table(run.manifest, config),
         description=f"Synthesis run {config.run_id}: {summary.rows} rows, {parts} part(s) attempted")
+    if run.interrupted:  # one line in the flow run's log, no traceback: the user asked for it
+        return Cancelled(message=INTERRUPTED, data=SynthesisInterrupted(summary))
     if not summary.ok:
         raise SynthesisIncomplete(summary)
     return summary
 
 
-__all__ = ["synthesize", "SynthesisIncomplete"]
+__all__ = ["synthesize", "SynthesisIncomplete", "SynthesisInterrupted", "INTERRUPTED"]

@@ -4,6 +4,7 @@
   task runs are recorded there, never in Prefect's lossy in-process ephemeral server.
 * ``s3``: SeaweedFS with credentials (a real S3 API).
 * ``llama``: the embedded llama.cpp server with Qwen2.5-Coder-0.5B (slow tests only).
+* ``offline``: the hub offline and every socket connect refused while a module runs (tests.support.offline).
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+# The ``offline`` fixture (hub offline, sockets refused for a module), for every test module. A light
+# import: nothing here may import Prefect before pytest_configure has pointed it at this session's server.
+from tests.support.offline import offline  # noqa: F401
 
 # Prefect reads its settings when first imported, and collection imports flow modules
 # (doctests): point it at this session's server before anything else.
@@ -100,16 +105,14 @@ def llama():
         yield server
 
 
-# The 0.5B model's "long" documents are 15-80 words (asked: 100-500): accept a tenth, as `make run` does.
-E2E_LENGTHS = ("--min-length-ratio", "0.1")
-
-
 @pytest.fixture(scope="session")
 def real_run(tmp_path_factory, prefect_api):
     """A real synthesis run by the embedded LLM (Qwen2.5-Coder-0.5B via llama.cpp): 2 languages ×
     6 task types × 2 examples. Made once per session; the e2e and training tests share it.
     Yields (store_url, run_id, completed_process)."""
     import subprocess
+
+    from tests.support.synthembed_cli import E2E_LENGTHS
 
     store_url = f"file://{tmp_path_factory.mktemp('real-run')}"
     command = [str(Path(sys.executable).parent / "synthembed"), "synthesize", "--languages", "en,es",

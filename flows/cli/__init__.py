@@ -16,8 +16,10 @@ One module per command group: ``synthesize`` (synthesize, retry), ``status`` (st
 commands share are declared once in ``options``, errors are turned into one line and an exit
 code in ``error_lines``. Exit codes: 0 done, 1 failed after it started (what to run next is
 printed), 2 bad input or an unusable store/LLM server (before any spend), 3 (synthesize, retry)
-every shard complete but some under ``--min-yield``. The defaults of the flags come from the
-settings (environment and ``synthembed.toml``), read once in :func:`main` and passed down.
+every shard complete but some under ``--min-yield``, 130 stopped by Ctrl-C (every answer received
+recorded: the same command resumes), 141 the reader of stdout went away (``| head``). The defaults of
+the flags come from the settings (environment and ``synthembed.toml``), read once in :func:`main` and
+passed down.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from flows.cli import clean, config, evaluate, export, pipeline, status, synthesize, train
-from flows.cli.error_lines import bad_input, one_line
+from flows.cli.error_lines import EXIT_BROKEN_PIPE, bad_input, one_line
 from flows.cli.train import train_command
 from tasks.common.settings import Settings, config_file
 
@@ -75,7 +77,21 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # a malformed synthembed.toml, or an invalid SYNTHEMBED_* value
         return bad_input(f"the settings ({config_file()} or SYNTHEMBED_* variables) are invalid: {one_line(exc)}")
     args = build_parser(settings).parse_args(sys.argv[1:] if argv is None else argv)
-    return COMMANDS[args.command].run(args)
+    try:
+        code = COMMANDS[args.command].run(args)
+        sys.stdout.flush()  # here, not at exit: a reader gone by now is a BrokenPipeError caught below
+        return code
+    except BrokenPipeError:  # `synthembed status ... | head -1`: the reader has what it wanted
+        return stdout_closed()
+
+
+def stdout_closed() -> int:
+    """The reader of stdout went away: no traceback (nor one when Python flushes stdout at exit); exit 141,
+    as a command killed by SIGPIPE does."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 __all__ = ["COMMANDS", "build_parser", "main", "train_command"]

@@ -29,6 +29,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # something failed after it started (shards, filters, a hub upload): what to run next is printed
 EXIT_BAD_INPUT = 2  # fix the input or the environment; nothing was spent
 EXIT_LOW_YIELD = 3  # every shard complete, but some kept too few of their examples (README "Yield")
+EXIT_INTERRUPTED = 130  # Ctrl-C: stopped gracefully, every answer received recorded (128 + SIGINT)
+EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (`| head`), as a command killed by SIGPIPE (128 + 13)
 
 # Errors that mean "fix the input or the environment" besides ValueError: one line, exit code 2.
 USER_ERRORS = (StoreError, LLMUnavailable, ParameterMismatch, SecretUnavailable, LeaseHeld, EvaluationSourceMissing,

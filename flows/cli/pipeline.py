@@ -17,10 +17,11 @@ import argparse
 import asyncio
 import sys
 
-from flows.cli.error_lines import EXIT_FAILED, EXIT_OK, USER_ERRORS, bad_input, print_error
+from flows.cli.error_lines import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, USER_ERRORS, bad_input, print_error
 from flows.cli.evaluate import EvaluationDefaults, add_evaluation_options, evaluation_config
 from flows.cli.options import check_llm_endpoint
-from flows.cli.synthesize import add_synthesis_options, command_line, preflight, print_plan, synthesis_config
+from flows.cli.synthesize import (add_synthesis_options, check_existing_run, command_line, preflight, print_plan,
+                                  synthesis_config)
 from flows.cli.train import TrainingDefaults, add_training_options, training_config
 from tasks.common.report import format_table
 from tasks.common.settings import Settings
@@ -59,6 +60,8 @@ def pipeline_command(args: argparse.Namespace) -> int:
         training = training_config(args, data=[], out=args.out, seed=args.seed, checkpoint_every=every)
         evaluation = evaluation_config(args, max_length=args.eval_max_length)
         if args.dry_run:
+            if args.run_id:  # an existing run: refused as the real run would be
+                check_existing_run(synthesis, embedded)
             return print_plan(synthesis)
         from flows.pipeline import check_pipeline  # imports Prefect: after the dry run
 
@@ -68,12 +71,15 @@ def pipeline_command(args: argparse.Namespace) -> int:
     except (ValueError, *USER_ERRORS) as exc:
         return bad_input(exc)
     from flows.pipeline import pipeline
-    from flows.synthesize import SynthesisIncomplete
+    from flows.synthesize import SynthesisIncomplete, SynthesisInterrupted
 
     print(f"pipeline run {synthesis.run_id}: synthesize -> train -> evaluate", file=sys.stderr)
     try:
         summary = asyncio.run(pipeline(synthesis, training, evaluation, embedded_llm=embedded,
                                        resume_training=args.resume, checked=True))
+    except SynthesisInterrupted as exc:  # Ctrl-C during synthesis: every answer received is recorded
+        print(f"{exc} (with --run-id {synthesis.run_id})", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except SynthesisIncomplete as exc:
         print_error(f"synthesis incomplete: {exc}")
         print(f"Retry the failed shards with:\n  {command_line('retry', synthesis.run_id, synthesis.store)}\n"

@@ -2,6 +2,9 @@
 
     synthembed status --run-id RUN_ID         # shards, parts, yield, rejects, filters, tokens
     synthembed unlock --run-id RUN_ID         # break the lease of a writer that is gone (e.g. a lost machine)
+
+``unlock`` refuses a lease whose holder is a process alive on this host (stop it instead), unless
+``--force``; a run the store does not hold is bad input (exit 2), as for ``status``.
 """
 
 from __future__ import annotations
@@ -10,13 +13,11 @@ import argparse
 
 from flows.cli.error_lines import EXIT_OK, USER_ERRORS, bad_input
 from flows.cli.options import add_run_options
-from tasks.runs.manifest import find_run
 from tasks.common.report import format_table
 from tasks.common.settings import Settings
-from tasks.runs.manifest import Manifest
-from tasks.storage.lease import break_lease
+from tasks.runs.manifest import Manifest, RunNotFound, check_run_id, find_run, load_manifest
+from tasks.storage.lease import RunLease, unlock
 from tasks.storage.store import open_store
-from tasks.runs.manifest import check_run_id
 from tasks.synth.config import SynthesisConfig
 from tasks.runs.tables import filter_table, task_type_table
 from tasks.synth.summary import shard_table
@@ -29,6 +30,8 @@ def add_status_parser(sub: argparse._SubParsersAction, settings: Settings) -> No
 def add_unlock_parser(sub: argparse._SubParsersAction, settings: Settings) -> None:
     p = sub.add_parser("unlock", help="break a run's lease (its writer is gone, e.g. a lost machine)")
     add_run_options(p, settings)
+    p.add_argument("--force", action="store_true",
+                   help="break it even when its holder is a process alive on this host (two writers would race)")
 
 
 def status_command(args: argparse.Namespace) -> int:
@@ -37,6 +40,8 @@ def status_command(args: argparse.Namespace) -> int:
     except (ValueError, *USER_ERRORS) as exc:
         return bad_input(exc)
     print_run_tables(manifest, shards=True)
+    if manifest.stopped_reason:
+        print(f"\nstopped_reason: {manifest.stopped_reason}")
     if manifest.filters:
         print()
         print(format_table(filter_table(manifest)))
@@ -45,8 +50,11 @@ def status_command(args: argparse.Namespace) -> int:
 
 def unlock_command(args: argparse.Namespace) -> int:
     try:
+        store = open_store(args.store)
         check_run_id(args.run_id)
-        held = break_lease(open_store(args.store), args.run_id)
+        if load_manifest(store, args.run_id) is None and RunLease(store, args.run_id).holder() is None:
+            raise RunNotFound(f"no synthesis run {args.run_id!r} in {store.url()}")
+        held = unlock(store, args.run_id, force=args.force)
     except (ValueError, *USER_ERRORS) as exc:
         return bad_input(exc)
     print(f"broke the lease of {held.get('holder')} on run {args.run_id}" if held

@@ -9,18 +9,21 @@ the LLM endpoint: :func:`preflight`), then run the ``synthesize`` flow. Without
 ``--llm-base-url`` (or, for a retry, when the run was made that way) the embedded llama.cpp
 server is started for the run and stopped afterwards. Exit codes: 0 every shard complete at or
 above ``--min-yield``, 3 every shard complete but some below it, 1 some shards failed (the retry
-command is printed) or the filters failed, 2 bad input or an unusable store/LLM server, before any spend.
+command is printed, with a raised budget when the budget stopped the run) or the filters failed, 2 bad
+input, an unusable store/LLM server, an existing run id with other parameters or a run another writer
+holds, before any spend; 130 Ctrl-C (the requests on the wire are answered and recorded first).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import shlex
 import sys
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
-from flows.cli.error_lines import EXIT_FAILED, EXIT_LOW_YIELD, EXIT_OK, USER_ERRORS, bad_input
+from flows.cli.error_lines import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOW_YIELD, EXIT_OK, USER_ERRORS, bad_input
 from flows.cli.options import (add_budget_options, add_filter_options, add_llm_endpoint_options, add_run_options,
                                check_llm_endpoint, filter_settings)
 from flows.cli.status import print_run_tables
@@ -32,11 +35,13 @@ from tasks.language.languages import parse_languages, parse_weights
 from tasks.llm.backends import open_backend
 from tasks.llm.client import LLMSettings
 from tasks.runs.manifest import load_manifest
+from tasks.storage.lease import check_lease_free
 from tasks.storage.store import check_store, open_store
 from tasks.synth.check_settings import ExampleChecks
 from tasks.synth.config import SynthesisConfig
 from tasks.synth.lengths import LengthPolicy
-from tasks.synth.summary import SynthesisSummary
+from tasks.synth.run import check_resumable
+from tasks.synth.summary import SynthesisSummary, budget_to_finish
 
 
 def add_synthesize_parser(sub: argparse._SubParsersAction, settings: Settings) -> None:
@@ -56,9 +61,9 @@ def add_synthesis_options(p: argparse.ArgumentParser, settings: Settings) -> Non
     p.add_argument("--languages", default="en", help="comma-separated ISO codes, or 'all' (default: en)")
     p.add_argument("--task-types", default="all",
                    help="comma-separated: retrieval,classification,short_short,long_long,sts,bitext (default: all)")
-    p.add_argument("--examples-per-shard", type=int, default=4, help="examples per task type × language (default: 4)")
+    p.add_argument("--examples-per-shard", type=int, help="examples per task type × language (default: 4)")
     p.add_argument("--total-examples", type=int, help="split this many over languages by weight instead")
-    p.add_argument("--language-weights", help="e.g. en=0.6,es=0.4 (default: English-dominant)")
+    p.add_argument("--language-weights", help="with --total-examples: e.g. en=0.6,es=0.4 (default: English-dominant)")
     add_run_options(p, settings, new_run=True)
     p.add_argument("--seed", type=int, default=0)
     add_llm_endpoint_options(p, settings)
@@ -115,8 +120,7 @@ def synthesis_config(args: argparse.Namespace) -> SynthesisConfig:
     lengths = LengthPolicy(min_ratio=args.min_length_ratio, max_ratio=args.max_length_ratio,
                            long_min_words=args.long_min_words)
     fields = dict(
-        languages=args.languages, task_types=args.task_types,
-        examples_per_shard=args.examples_per_shard, total_examples=args.total_examples,
+        languages=args.languages, task_types=args.task_types, total_examples=args.total_examples,
         language_weights=parse_weights(args.language_weights) if args.language_weights else None,
         seed=args.seed, shard_concurrency=args.shard_concurrency, shard_retries=args.shard_retries,
         part_size=args.part_size, min_yield=args.min_yield, clean=filter_settings(args),
@@ -127,7 +131,20 @@ def synthesis_config(args: argparse.Namespace) -> SynthesisConfig:
     )
     if args.run_id:
         fields["run_id"] = args.run_id
+    if args.examples_per_shard is not None:
+        fields["examples_per_shard"] = args.examples_per_shard
+    check_sizes(args)  # after the weights parsed: a malformed one is named first
     return SynthesisConfig(**fields)
+
+
+def check_sizes(args: argparse.Namespace) -> None:
+    """ValueError for size flags that contradict each other (one of them would be ignored)."""
+    if args.total_examples is not None and args.examples_per_shard is not None:
+        raise ValueError(f"--examples-per-shard {args.examples_per_shard} and --total-examples {args.total_examples} "
+                         "exclude each other: give the size of each shard, or the total to split over them")
+    if args.language_weights and args.total_examples is None:
+        raise ValueError(f"--language-weights {args.language_weights!r} needs --total-examples: the weights split "
+                         "that total over the languages (each shard otherwise has --examples-per-shard)")
 
 
 def synthesize_command(args: argparse.Namespace) -> int:
@@ -135,7 +152,9 @@ def synthesize_command(args: argparse.Namespace) -> int:
         check_llm_endpoint(args)
         config = synthesis_config(args)
         check_evaluation_sources(config.clean)
-    except ValueError as exc:
+        if args.dry_run and args.run_id:  # an existing run: refused as the real run would be
+            check_existing_run(config, embedded=not args.llm_base_url)
+    except (ValueError, *USER_ERRORS) as exc:
         return bad_input(exc)
     if args.dry_run:
         return print_plan(config)
@@ -149,7 +168,7 @@ def retry_command(args: argparse.Namespace) -> int:
 
     try:
         check_llm_endpoint(args)
-        languages = parse_languages(args.languages) if args.languages else None
+        languages = retry_languages(args.languages)
         plan = plan_retry(open_store(args.store), args.store, args.run_id, languages, args.llm_base_url,
                           args.llm_model, args.budget_tokens, args.budget_usd)
         if plan.shards:
@@ -162,6 +181,17 @@ def retry_command(args: argparse.Namespace) -> int:
     print(plan.describe(), file=sys.stderr)
     embedded = not args.llm_base_url and made_with_embedded_llm(plan.config.llm)
     return run_synthesis(plan.config, embedded, only_shards=plan.shards)
+
+
+def retry_languages(text: str | None) -> list[str] | None:
+    """The languages ``retry --languages`` asks for: None for every language (not given, or ``all``);
+    ValueError naming the flag for an empty or unknown one."""
+    if text is None or text.strip() == "all":
+        return None
+    try:
+        return parse_languages(text)
+    except ValueError as exc:
+        raise ValueError(f"--languages {text!r}: {exc}") from None
 
 
 def print_plan(config: SynthesisConfig) -> int:
@@ -177,10 +207,23 @@ def print_plan(config: SynthesisConfig) -> int:
     return EXIT_OK
 
 
-async def preflight(config: SynthesisConfig) -> None:
-    """Check the store and the LLM endpoint before Prefect starts: a bad one is one clear error before any spend.
+def check_existing_run(config: SynthesisConfig, embedded: bool) -> None:
+    """ParameterMismatch if ``config`` names a run the store holds with other parameters (the dry run's check;
+    ``embedded``: compared as the embedded server would run it)."""
+    if embedded:
+        from flows.services import embedded_config
 
-    The LLM backend ``--llm-mode`` names checks itself: the server answers and serves the model.
+        config = embedded_config(config)
+    check_resumable(open_store(config.store), config)
+
+
+async def preflight(config: SynthesisConfig) -> None:
+    """Check the store, the LLM endpoint and the run before Prefect starts: a bad one is one clear error
+    before any spend (inside the flow it would come with Prefect's traceback).
+
+    The LLM backend ``--llm-mode`` names checks itself: the server answers and serves the model (batch:
+    and has a Batch API). Then an existing run of that id must have the same parameters, and no live
+    writer may hold its lease.
     """
     store = open_store(config.store)
     await asyncio.to_thread(check_store, store)
@@ -189,42 +232,72 @@ async def preflight(config: SynthesisConfig) -> None:
         await backend.preflight()
     finally:
         await backend.close()
+    await asyncio.to_thread(check_resumable, store, config)
+    await asyncio.to_thread(check_lease_free, store, config.run_id)
 
 
 def run_synthesis(config: SynthesisConfig, embedded: bool, only_shards: list[str] | None = None) -> int:
     """Start the embedded LLM server if asked, check the endpoint, run the flow, report; the exit code."""
     from flows.services import start_embedded_llm
-    from flows.synthesize import SynthesisIncomplete, synthesize  # imports Prefect: keep --help fast
+    from flows.synthesize import SynthesisIncomplete, SynthesisInterrupted, synthesize  # imports Prefect
 
     with start_embedded_llm(config) if embedded else nullcontext(config) as config:
         if embedded:
             print(f"started the embedded LLM server at {config.llm.base_url} ({config.llm.model})", file=sys.stderr)
         try:
             asyncio.run(preflight(config))
-            summary = asyncio.run(synthesize(config, only_shards=only_shards, checked=True))  # sources checked above
+            with quiet_refusals():
+                summary = asyncio.run(synthesize(config, only_shards=only_shards, checked=True))  # sources checked
         except USER_ERRORS as exc:
             return bad_input(exc)
         except OSError as exc:  # the store filled up or turned read-only under the run
             return bad_input(f"cannot write to the store {config.store} ({exc.strerror or exc}: {exc.filename or ''}); "
                              "committed parts, the manifest and the request ledger are intact: free space or fix the "
                              "store, then run the same command again")
+        except SynthesisInterrupted as exc:  # Ctrl-C, handled by the flow: every answer received is recorded
+            print(exc, file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except KeyboardInterrupt:  # Ctrl-C outside the flow's generation (its preflight, its end): nothing in flight
+            print("interrupted (Ctrl-C): run the same command again to resume it", file=sys.stderr)
+            return EXIT_INTERRUPTED
         except SynthesisIncomplete as exc:
             summary = exc.summary
     return report(summary, config.store)
 
 
+class _Refusal(logging.Filter):
+    """Leaves out Prefect's report of an exception the CLI prints itself, in one line (a refusal)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], USER_ERRORS))
+
+
+@contextmanager
+def quiet_refusals():
+    """While the flow runs: a refusal raised inside it (a writer that took the lease after the preflight)
+    is not also printed with Prefect's traceback."""
+    logger, refusal = logging.getLogger("prefect.flow_runs"), _Refusal()
+    logger.addFilter(refusal)
+    try:
+        yield
+    finally:
+        logger.removeFilter(refusal)
+
+
 def report(summary: SynthesisSummary, store_url: str) -> int:
     """What the run made, its per-task-type yield, and what to do about what went wrong; the exit code."""
     _print_summary(summary)
-    print_run_tables(load_manifest(open_store(store_url), summary.run_id))
+    manifest = load_manifest(open_store(store_url), summary.run_id)
+    print_run_tables(manifest)
     if not summary.ok:
         if summary.stopped_reason:
             print(f"\nstopped early: {summary.stopped_reason}", file=sys.stderr)
         print(f"\n{len(summary.shards_failed)} shard(s) not complete:", file=sys.stderr)
         for key, error in summary.failed_errors.items():
             print(f"  {key}: {error}", file=sys.stderr)
-        print(f"\nRetry only the failed shards (same parameters and seeds) with:\n  "
-              f"{command_line('retry', summary.run_id, store_url)}", file=sys.stderr)
+        raised = budget_flags(manifest) if summary.stopped_reason else []
+        print(f"\nRetry only the failed shards (same parameters and seeds{', a larger budget' if raised else ''}) "
+              f"with:\n  {command_line('retry', summary.run_id, store_url, *raised)}", file=sys.stderr)
         return EXIT_FAILED
     if summary.filters_error:
         print(f"\nthe filters failed ({summary.filters_error}); every part is committed: rerun them with\n  "
@@ -239,9 +312,16 @@ def report(summary: SynthesisSummary, store_url: str) -> int:
     return EXIT_OK
 
 
-def command_line(command: str, run_id: str, store_url: str) -> str:
+def command_line(command: str, run_id: str, store_url: str, *extra: str) -> str:
     """The ``synthembed`` command that works on this run further, as the user would type it."""
-    return shlex.join(["synthembed", command, "--run-id", run_id, "--store", store_url])
+    return shlex.join(["synthembed", command, "--run-id", run_id, "--store", store_url, *extra])
+
+
+def budget_flags(manifest) -> list[str]:
+    """``--budget-tokens N`` / ``--budget-usd X`` raised enough to finish a run its budget stopped (else none)."""
+    raised = budget_to_finish(manifest, SynthesisConfig.model_validate(manifest.config)) if manifest.config else {}
+    flags = {"budget_tokens": ("--budget-tokens", "{:d}"), "budget_usd": ("--budget-usd", "{:g}")}
+    return [part for name, value in raised.items() for part in (flags[name][0], flags[name][1].format(value))]
 
 
 def _print_summary(summary: SynthesisSummary) -> None:

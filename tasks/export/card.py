@@ -26,7 +26,7 @@ import re
 from pydantic import BaseModel
 
 from tasks.common.cards import SECRET_NAME, yaml_string
-from tasks.export.dataset import EXPORT_COLUMNS, config_glob
+from tasks.export.dataset import EXPORT_COLUMNS, EXPORT_ONLY_COLUMNS, config_glob
 from tasks.runs.profile import TOP_TASKS, Profile, count_table
 from tasks.runs.schema import ROW_COLUMNS, TASK_COLUMNS
 from tasks.runs.tables import filter_table, task_type_table
@@ -151,7 +151,8 @@ def _structure(configs: dict[str, list[tuple[str, int]]]) -> str:
         (f"One config per task type, each a single `train` split; the default config `{DEFAULT_CONFIG}` holds every "
          "task type (same columns)."),
         markdown_table(table),
-        markdown_table([{"column": f"`{name}`", "meaning": ROW_COLUMNS[name][1]} for name in EXPORT_COLUMNS])])
+        markdown_table([{"column": f"`{name}`", "meaning": EXPORT_ONLY_COLUMNS.get(name) or ROW_COLUMNS[name][1]}
+                        for name in EXPORT_COLUMNS])])
 
 
 def _how_it_was_made(settings: dict, profile: Profile) -> str:

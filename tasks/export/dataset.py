@@ -14,7 +14,9 @@ has none). Folder names carry no ``key=value`` (Hive) parts, so no reader adds c
 them, and ``load_dataset("parquet", data_dir=f"{out}/data")`` reads the same rows.
 
 Columns are the training triple and its provenance; the LLM's raw answer, token counts and
-seeds stay in the run (they repeat what the columns say, or only matter for resuming it).
+seeds stay in the run (they repeat what the columns say, or only matter for resuming it). Rows a
+``mark`` filter flagged (``--decontaminate mark``) are exported with why in ``marked`` (null for
+the others); rows of a ``drop`` filter are not exported.
 
 The folder is built beside ``out`` and renamed into place when complete, so ``out`` is
 either the previous export or the new one, never half of one.
@@ -24,6 +26,9 @@ either the previous export or the new one, never half of one.
 ...                       "prompt_tokens": 1, "completion_tokens": 1}], schema=SCHEMA)
 >>> export_rows(rows).collect_schema().names() == list(EXPORT_COLUMNS)
 True
+>>> marks = pl.LazyFrame({"example_id": ["x"], "marked": ["contaminated (field=query, source=file:eval.txt)"]})
+>>> export_rows(rows, marks).collect()["marked"].to_list()
+['contaminated (field=query, source=file:eval.txt)']
 >>> file_name(0, 3)
 'train-00000-of-00003.parquet'
 """
@@ -43,6 +48,7 @@ import polars as pl
 
 from tasks.runs.manifest import Manifest, ShardStatus, find_run
 from tasks.runs.parts import scan_run
+from tasks.runs.verdicts import marked_rows
 from tasks.storage.store import Store
 
 SPLIT = "train"
@@ -53,7 +59,10 @@ ROW_GROUP_SIZE = 10_000  # the hub's viewer and streaming readers fetch one row 
 # Kept, in this order. `placeholders` (a JSON object: the sampled query type, length, difficulty...)
 # says what the prompt asked for, which lets users filter or balance by it.
 EXPORT_COLUMNS = ("example_id", "task_type", "language", "task", "query", "positive", "negative",
-                  "model", "template_id", "placeholders")
+                  "model", "template_id", "placeholders", "marked")
+# The exported columns that are not row columns (tasks.runs.schema.ROW_COLUMNS), and what they hold.
+EXPORT_ONLY_COLUMNS = {"marked": "why a `mark` filter flagged the row (e.g. `contaminated (field=positive, "
+                                 "source=...)`); null for rows no filter flagged"}
 
 
 class ExportError(ValueError):
@@ -78,7 +87,7 @@ def open_run(store: Store, run_id: str) -> Run:
         complete = sum(e.status is ShardStatus.COMPLETE for e in manifest.shards.values())
         raise ExportError(f"run {run_id!r} has no committed rows ({complete}/{len(manifest.shards)} shards complete): "
                           "nothing to export")
-    return Run(manifest, export_rows(rows), count)
+    return Run(manifest, export_rows(rows, marked_rows(store, manifest)), count)
 
 
 def check_out_dir(out: Path, overwrite: bool) -> Path:
@@ -91,9 +100,15 @@ def check_out_dir(out: Path, overwrite: bool) -> Path:
     return out
 
 
-def export_rows(rows: pl.LazyFrame) -> pl.LazyFrame:
-    """The exported columns, in a stable order: task type, language, then generation order."""
-    return rows.sort(["task_type", "language", "example_index", "example_id"]).select(EXPORT_COLUMNS)
+def export_rows(rows: pl.LazyFrame, marks: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """The exported columns, in a stable order: task type, language, then generation order; ``marked`` from
+    ``marks`` (``example_id``, ``marked``: :func:`tasks.runs.verdicts.marked_rows`), else null."""
+    rows = rows.sort(["task_type", "language", "example_index", "example_id"])
+    if marks is None:
+        rows = rows.with_columns(marked=pl.lit(None, dtype=pl.String))
+    else:
+        rows = rows.join(marks, on="example_id", how="left", maintain_order="left")
+    return rows.select(EXPORT_COLUMNS)
 
 
 def file_name(index: int, count: int) -> str:

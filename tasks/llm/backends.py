@@ -36,6 +36,9 @@ class LLMBackend(Protocol):
     async def preflight(self) -> None:
         """Raise LLMUnavailable before any spend if the server cannot be used."""
 
+    def stop(self, reason: str) -> None:
+        """Send nothing more (Ctrl-C): waiting requests raise SendingStopped; those on the wire are answered."""
+
     async def close(self) -> None: ...
 
 

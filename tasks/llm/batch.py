@@ -27,7 +27,7 @@ import time
 import openai
 
 from tasks.storage.store import Store
-from tasks.llm.client import LLMCallFailed, LLMSettings, check_server
+from tasks.llm.client import LLMCallFailed, LLMSettings, LLMUnavailable, SendingStopped, check_server
 from tasks.llm.requests import ChatRequest, Completion
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,18 @@ def read_output(text: str) -> dict[str, dict | str]:
     return results
 
 
+async def check_batch_api(client: openai.AsyncOpenAI, settings: LLMSettings) -> None:
+    """LLMUnavailable unless the server has ``/batches``: a server without the Batch API answers 404 there
+    (one with it lists batches, or answers 405 when it only takes ``POST``). Nothing is created or paid."""
+    try:
+        await client.batches.list(limit=1)
+    except openai.NotFoundError:
+        raise LLMUnavailable(f"the LLM server at {settings.base_url} has no Batch API (/batches answered 404): "
+                             "run with --llm-mode online, or point --llm-base-url at a server with one") from None
+    except openai.APIStatusError:
+        pass  # it is there (405: POST only; other errors show when a batch is submitted)
+
+
 class BatchClient:
     """Collects requests into batches, submits, polls and resolves each request's answer."""
 
@@ -76,6 +88,7 @@ class BatchClient:
         self._wake = asyncio.Event()
         self._collector: asyncio.Task | None = None
         self.submitted: list[str] = []  # batch ids this process created
+        self._stopped: str | None = None
 
     @property
     def capacity(self) -> int:
@@ -88,7 +101,9 @@ class BatchClient:
         return self.store.path("runs", self.run_id, "batches", f"{batch_id}.json")
 
     async def preflight(self) -> None:
+        """The server answers, serves the model and has a Batch API (LLMUnavailable otherwise), before any spend."""
         await check_server(self._client, self.settings)
+        await check_batch_api(self._client, self.settings)
         await asyncio.to_thread(self._load_records)
 
     def _load_records(self) -> None:
@@ -104,7 +119,19 @@ class BatchClient:
                 task.cancel()
         await self._client.close()
 
+    def stop(self, reason: str) -> None:
+        """Submit nothing more and stop waiting: every waiting request raises SendingStopped. Batches
+        already submitted are recorded in the store, so a resumed run waits for them instead of paying again."""
+        self._stopped = self._stopped or reason
+        self._queue.clear()
+        for key in list(self._waiters):
+            for future in self._waiters.pop(key):
+                if not future.done():
+                    future.set_exception(SendingStopped(reason))
+
     async def send(self, request: ChatRequest) -> Completion:
+        if self._stopped:
+            raise SendingStopped(self._stopped)
         future = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(request.key, []).append(future)
         if request.key in self._results:

@@ -21,6 +21,7 @@ LLMClient(base_url='http://127.0.0.1:8080/v1', model='qwen', api_key='***')
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -77,6 +78,11 @@ class LLMUnavailable(RuntimeError):
 
 class LLMCallFailed(RuntimeError):
     """A request failed for good: a non-retryable error, or retries exhausted."""
+
+
+class SendingStopped(RuntimeError):
+    """The backend was told to stop (:meth:`LLMClient.stop`: Ctrl-C): this request was not sent, or not
+    answered, so nothing was paid for it; requests already on the wire are answered as usual."""
 
 
 @dataclass
@@ -137,6 +143,8 @@ class LLMClient:
         self._semaphore = asyncio.Semaphore(settings.concurrency)
         self._backoff = _Backoff(settings.backoff_base_s, settings.backoff_max_s)
         self._json_mode = settings.json_mode
+        self._stopped: str | None = None
+        self._stop = asyncio.Event()
 
     @property
     def capacity(self) -> int:
@@ -154,6 +162,16 @@ class LLMClient:
                 headers=headers, timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s),
                 connector=aiohttp.TCPConnector(limit=self.settings.concurrency, limit_per_host=0))
         return self._session
+
+    def stop(self, reason: str) -> None:
+        """Send nothing more: requests waiting for a slot, a backoff or a retry raise SendingStopped;
+        those on the wire are answered (and so recorded) as usual."""
+        self._stopped = self._stopped or reason
+        self._stop.set()
+
+    def _check_stopped(self) -> None:
+        if self._stopped:
+            raise SendingStopped(self._stopped)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -178,10 +196,21 @@ class LLMClient:
         return await self.send(self.request(prompt, seed))
 
     async def _post(self, body: dict) -> tuple[int, dict, CIMultiDictProxy]:
-        """One HTTP exchange under a concurrency slot: (status, JSON body or {}, headers)."""
-        async with self._semaphore:
-            async with self._http().post(self._url, data=json.dumps(body, ensure_ascii=False).encode()) as response:
-                raw = await response.read()
+        """One HTTP exchange under a concurrency slot: (status, JSON body or {}, headers).
+
+        A request that waited for its slot while a 429 paused every sender (``Retry-After``) gives the
+        slot back and waits out the pause: nothing is sent until it has passed.
+        """
+        while True:
+            async with self._semaphore:
+                self._check_stopped()  # queued for a slot while the run was stopped: not sent
+                if (paused_s := self.limiter.paused_for()) <= 0:
+                    data = json.dumps(body, ensure_ascii=False).encode()
+                    async with self._http().post(self._url, data=data) as response:
+                        raw = await response.read()
+                    break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), paused_s)
         try:
             data = json.loads(raw) if raw else {}
         except ValueError:
@@ -198,6 +227,7 @@ class LLMClient:
         start = time.perf_counter()
         estimate = estimate_prompt_tokens(request.prompt) + request.max_tokens  # for a tokens-per-minute limit
         for attempt in range(self.settings.max_retries + 1):
+            self._check_stopped()
             body = request.body(json_mode=self._json_mode)
             await self.limiter.acquire(estimate)
             retry_after = None
@@ -227,5 +257,6 @@ class LLMClient:
                     raise LLMCallFailed(f"request rejected ({status}): {message or 'no message'}")
             if attempt == self.settings.max_retries:
                 break
-            await asyncio.sleep(self._backoff.delay(attempt, retry_after))
+            with contextlib.suppress(asyncio.TimeoutError):  # a stop ends the backoff: nothing is owed for it
+                await asyncio.wait_for(self._stop.wait(), self._backoff.delay(attempt, retry_after))
         raise LLMCallFailed(f"{error} after {self.settings.max_retries + 1} attempts")

@@ -6,11 +6,12 @@ one token bucket per limit, sized from ``--rpm``/``--tpm`` or from those headers
 level down to what the server says remains, and stops every sender until the reset when a
 limit is used up or a 429 asks to wait. With no limit known it costs nothing.
 
->>> limiter = RateLimiter()
+>>> limiter, start = RateLimiter(), time.monotonic()
 >>> limiter.observe({"x-ratelimit-limit-requests": "600", "x-ratelimit-remaining-requests": "0",
 ...                  "x-ratelimit-reset-requests": "1.5s"})
->>> limiter.requests.capacity, round(limiter.paused_for(), 1)
-(600.0, 1.5)
+>>> left, elapsed = limiter.paused_for(), time.monotonic() - start
+>>> limiter.requests.capacity, 1.5 - elapsed <= left <= 1.5  # paused until the reset, from the answer on
+(600.0, True)
 """
 
 from __future__ import annotations

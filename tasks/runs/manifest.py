@@ -219,6 +219,9 @@ def save_manifest(store: Store, manifest: Manifest) -> None:
     store.write_json(manifest_path(store, manifest.run_id), manifest.model_dump(mode="json"))
 
 
+FIELDS_ADDED_OVER_TIME = {"generator"}  # parameters whose sub-keys are fields, compared when both runs have them
+
+
 class ParameterMismatch(ValueError):
     """A run id was reused with parameters that would change what the run produces."""
 
@@ -226,14 +229,16 @@ class ParameterMismatch(ValueError):
 def check_same_run(manifest: Manifest, parameters: dict, advice: dict[str, str] | None = None) -> None:
     """Refuse to resume a run with different identity parameters (seed, languages, sizes, model...).
 
-    A parameter the stored run predates (not in its manifest) is not compared. ``advice`` maps a
-    parameter (``generator.templates``) to what to tell the user when it is the one that changed.
+    A parameter the stored run predates is not compared: one not in its manifest, or a field of
+    ``generator`` it has not (its other dicts are data: a key added or removed is a change). ``advice``
+    maps a parameter (``generator.templates``) to what to tell the user when it is the one that changed.
     """
     changed = []
     for key, new in parameters.items():
         old = manifest.parameters.get(key, new)
         if isinstance(old, dict) and isinstance(new, dict):  # name the sub-keys that changed
-            changed += [(f"{key}.{k}", old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+            keys = set(old) & set(new) if key in FIELDS_ADDED_OVER_TIME else set(old) | set(new)
+            changed += [(f"{key}.{k}", old.get(k), new.get(k)) for k in sorted(keys) if old.get(k) != new.get(k)]
         elif old != new:
             changed.append((key, old, new))
     if changed:

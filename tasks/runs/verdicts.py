@@ -10,6 +10,7 @@ module knows files and counts, not what any filter checks.
 from __future__ import annotations
 
 import io
+import logging
 import secrets
 import time
 from datetime import UTC, datetime
@@ -18,6 +19,8 @@ import polars as pl
 
 from tasks.runs.manifest import FilterEntry, Manifest
 from tasks.storage.store import Store
+
+log = logging.getLogger(__name__)
 
 
 def filter_path(store: Store, run_id: str, name: str) -> str:
@@ -60,3 +63,30 @@ def dropped_ids(store: Store, manifest: Manifest) -> pl.LazyFrame | None:
         with store.fs.open(path, "rb") as f:
             frames.append(pl.read_parquet(f, columns=["example_id"]))
     return pl.concat(frames).unique().lazy()
+
+
+def marked_rows(store: Store, manifest: Manifest) -> pl.LazyFrame | None:
+    """Why ``mark`` filters flagged rows they keep: ``example_id`` and ``marked``, each verdict as its reason
+    and details (``contaminated (field=positive, source=offline:Bible)``), several joined by ``; `` (None: no
+    mark filter). What an export shows, since a marked row is in the data and nothing else says so."""
+    frames = []
+    for entry in manifest.filters.values():
+        if entry.action != "mark":
+            continue
+        try:
+            with store.fs.open(entry.path, "rb") as f:
+                verdicts = pl.read_parquet(f)
+        except FileNotFoundError:  # the manifest names a file that is gone: rerun the filters (`synthembed clean`)
+            log.warning("the verdicts of filter %s (%s) are gone: its marks are not shown", entry.path, entry.action)
+            continue
+        details = [c for c in verdicts.columns if c not in ("example_id", "reason")]
+        why = pl.col("reason")
+        if details:
+            pairs = pl.concat_str([pl.concat_str([pl.lit(f"{c}="), pl.col(c).cast(pl.String).fill_null("")])
+                                   for c in details], separator=", ")
+            why = pl.concat_str([why, pl.lit(" ("), pairs, pl.lit(")")])
+        frames.append(verdicts.select("example_id", why.alias("marked")))
+    if not frames:
+        return None
+    return (pl.concat(frames).unique().group_by("example_id")
+            .agg(pl.col("marked").sort().str.join("; ")).lazy())

@@ -13,8 +13,9 @@ gets :class:`LeaseHeld` naming the holder (host, pid, command, since when, last 
 A lease whose holder is gone is taken over: at once when the holder was a process on this
 host that no longer exists (``kill -9``), otherwise once it has not been renewed for ``ttl_s``
 (a lost machine). ``synthembed unlock --run-id ID`` breaks a lease by hand (a holder on
-another host you know is gone). A take-over deletes the stale lease, then creates its own
-exclusively, so of two processes taking over at once one wins.
+another host you know is gone; a holder alive on this host only with ``--force``). A take-over
+deletes the stale lease, then creates its own exclusively, so of two processes taking over at once
+one wins.
 
 >>> import tempfile
 >>> from tasks.storage.store import open_store
@@ -108,16 +109,7 @@ class RunLease:
         """The holder died on this host, or stopped renewing for longer than its ttl."""
         if time.time() - float(held.get("renewed_at", 0)) > float(held.get("ttl_s", self.ttl_s)):
             return True
-        host, _, pid = str(held.get("holder", "")).rpartition(":")
-        if host != socket.gethostname() or not pid.isdigit():
-            return False
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False  # alive, another user's
-        return False
+        return holder_alive_here(held) is False
 
     def _describe(self, held: dict) -> str:
         age = time.time() - float(held.get("renewed_at", 0))
@@ -154,14 +146,50 @@ class RunLease:
                 self.store.fs.rm_file(self.path)
 
 
+def holder_alive_here(held: dict) -> bool | None:
+    """Whether a lease's holder (``host:pid``) is a live process: True or False on this host; None when
+    it ran on another host (or the lease is unreadable): nothing here can tell."""
+    host, _, pid = str(held.get("holder", "")).rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
+
+
+def check_lease_free(store: Store, run_id: str) -> None:
+    """LeaseHeld naming the holder if a live writer holds the run's lease (one that is gone would be taken
+    over): what the CLI checks before Prefect starts, so that the refusal is one line."""
+    lease = RunLease(store, run_id)
+    held = lease.holder()
+    if held is not None and not lease._holder_gone(held):
+        raise LeaseHeld(lease._describe(held))
+
+
 def break_lease(store: Store, run_id: str) -> dict | None:
-    """Remove a run's lease whoever holds it (``synthembed unlock``); return what it said."""
+    """Remove a run's lease whoever holds it; return what it said (None: there was none)."""
     lease = RunLease(store, run_id)
     held = lease.holder()
     if held is not None:
         with contextlib.suppress(FileNotFoundError):
             store.fs.rm_file(lease.path)
     return held
+
+
+def unlock(store: Store, run_id: str, force: bool = False) -> dict | None:
+    """``synthembed unlock``: :func:`break_lease`, unless its holder is a process alive on this host (not a
+    writer that is gone): then LeaseHeld naming it, unless ``force``. A holder on another host cannot be
+    checked from here: its lease is broken."""
+    held = RunLease(store, run_id).holder()
+    if held is not None and not force and holder_alive_here(held):
+        raise LeaseHeld(f"run {run_id!r} is being written by {held.get('holder')} ({held.get('command', '?')}), a "
+                        "process alive on this host: stop it (Ctrl-C) and its lease is released; breaking it would "
+                        "let a second writer run beside it (--force does so anyway)")
+    return break_lease(store, run_id)
 
 
 @contextlib.asynccontextmanager

@@ -154,11 +154,11 @@ class SynthesisConfig(BaseModel):
             "seed": self.seed,
             "max_tries_per_example": self.max_tries_per_example,
             "part_size": self.part_size,
-            # what decides each answer: a resumed run with another model or sampling would mix them
-            # (server options such as repeat_penalty change the request keys, not the run)
+            # what decides each answer: a resumed run with another model, sampling or server options
+            # (llama.cpp's repeat_penalty...) would mix the answers of two generators
             "generator": {"model": self.llm.model, "temperature": self.llm.temperature, "top_p": self.llm.top_p,
                           "max_tokens": self.llm.max_tokens, "json_mode": self.llm.json_mode,
-                          "templates": template_set_id()},
+                          "extra_body": self.llm.extra_body, "templates": template_set_id()},
             "checks": self.checks.model_dump(),  # what decides which answers are kept
         }
 

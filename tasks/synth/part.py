@@ -29,7 +29,7 @@ from tasks.llm.budget import BudgetExhausted
 from tasks.llm.caller import LLMCaller
 from tasks.synth.check_settings import ExampleChecks
 from tasks.synth.lengths import completion_tokens_needed
-from tasks.llm.client import LLMCallFailed
+from tasks.llm.client import LLMCallFailed, SendingStopped
 from tasks.synth.parsing import Rejected, RejectReason, parse_example, parse_task_list
 from tasks.llm.requests import ChatRequest, Completion
 from tasks.synth.sampling import ExampleRequest, brainstorm_templates, call_seed, pick_task, sample_examples
@@ -191,7 +191,7 @@ async def generate_part(
                 admission.add(len(requests))
     except (LLMCallFailed, ValueError) as failure:
         result.failures.append(f"brainstorm: {failure}")
-    except BudgetExhausted as stop:
+    except (BudgetExhausted, SendingStopped) as stop:  # the budget, or Ctrl-C: nothing more is sent
         result.stopped = str(stop)
     if not result.complete:
         result.reused = caller.reused
@@ -203,7 +203,7 @@ async def generate_part(
                                           result.rejects)
         except LLMCallFailed as failure:
             result.failures.append(f"example {request.index}: {failure}")
-        except BudgetExhausted as stop:
+        except (BudgetExhausted, SendingStopped) as stop:
             result.stopped = str(stop)
         finally:
             if admission:

@@ -47,14 +47,21 @@ RESUME_ADVICE = {"generator.templates": "The prompt templates differ: the run wa
 READY_PER_SLOT = 2  # parts are admitted while fewer than 2 × concurrency requests are ready to send
 
 
+def check_resumable(store: Store, config: SynthesisConfig) -> Manifest | None:
+    """The manifest of run ``config.run_id`` if it exists (ParameterMismatch unless ``config`` is the same
+    run: the CLI checks this before Prefect starts, the dry run too); None for a new run."""
+    manifest = load_manifest(store, config.run_id)
+    if manifest is not None:
+        check_same_run(manifest, config.identity(), RESUME_ADVICE)
+    return manifest
+
+
 def prepare_run(store: Store, config: SynthesisConfig) -> Manifest:
     """Load the run's manifest (checking it is the same run) or plan a new one and save it.
 
     Saving the plan first means every planned shard and part is listed, as pending, before any LLM call.
     """
-    manifest = load_manifest(store, config.run_id)
-    if manifest is not None:
-        check_same_run(manifest, config.identity(), RESUME_ADVICE)
+    if (manifest := check_resumable(store, config)) is not None:
         return manifest
     manifest = Manifest(run_id=config.run_id, parameters=config.identity())
     manifest.parameters["model"] = config.llm.model
@@ -151,6 +158,7 @@ class SynthesisRun:
         self._pair_weights = pair_weights(config)
         self._seen: dict[str, set[str]] = {}  # shard -> committed example ids (exact dedup across parts)
         self._shard_locks: dict[str, asyncio.Lock] = {}
+        self.interrupted: str | None = None
 
     @property
     def manifest(self) -> Manifest:
@@ -159,6 +167,14 @@ class SynthesisRun:
     @property
     def stopped(self) -> bool:
         return self.admission.closed
+
+    def interrupt(self, reason: str) -> None:
+        """Stop gracefully (Ctrl-C): admit no part and send no request more; the requests on the wire are
+        answered and recorded, each part's accounting is saved, and the run ends with ``reason``."""
+        self.interrupted = self.interrupted or reason
+        self.writer.stop(self.interrupted)
+        self.admission.close()
+        self.backend.stop(self.interrupted)
 
     async def run_shard(self, entry: ShardEntry) -> ShardEntry:
         """Run every unfinished part of a shard, each admitted when the backend has room.

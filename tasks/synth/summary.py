@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import time
 
 from pydantic import BaseModel
@@ -102,3 +104,51 @@ def shard_table(manifest: Manifest, config: SynthesisConfig | None = None) -> li
     ]
 
 
+def budget_to_finish(manifest: Manifest, config: SynthesisConfig) -> dict[str, float]:
+    """Raised budgets that would let a retry finish a run its budget stopped, for each budget that stopped it
+    (``budget_tokens``, ``budget_usd``): what the run spent, plus its unfinished examples at what an answer has
+    cost so far and a fifth more for retried answers, plus room for two requests' worst case (a request is
+    sent only when its worst case fits); at least a quarter more than the budget, up to two significant digits.
+
+    >>> from tasks.runs.manifest import PartEntry
+    >>> m = Manifest(run_id="r", stopped_reason="token budget: 900 of 1000 tokens spent, 0 reserved; "
+    ...              "a request may need 300", shards={"sts/en": ShardEntry(task_type="sts", language="en", seed=1,
+    ...              requested=20, usage={"calls": 9, "prompt_tokens": 450, "completion_tokens": 450},
+    ...              parts=[PartEntry(index=0, seed=2, requested=20, usage={"calls": 9})])})
+    >>> c = SynthesisConfig(budget_tokens=1000, llm={"base_url": "http://x/v1", "model": "m"})
+    >>> budget_to_finish(m, c)  # 900 spent on 9 answers, 11 examples to go: 900 + 1.2 * 11 * 100 + 2 * 300
+    {'budget_tokens': 2900}
+    """
+    reason = manifest.stopped_reason or ""
+    usage = manifest.usage()
+    calls, prompt, completion = usage.get("calls", 0), usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+    spent = {"tokens": prompt + completion, "usd": config.cost_usd(prompt, completion)}
+    if calls:
+        each = {"tokens": spent["tokens"] / calls, "usd": spent["usd"] / calls}
+        left = sum(max(0, p.requested - int(p.usage.get("calls", 0))) for e in manifest.unfinished()
+                   for p in e.unfinished_parts())
+    else:  # not one answer fit: the dry run's estimate of the whole plan
+        from tasks.synth.estimate import estimate_run
+
+        plan = estimate_run(config)
+        left = max(plan.requests, 1)
+        each = {"tokens": (plan.prompt_tokens + plan.completion_tokens) / left,
+                "usd": config.cost_usd(plan.prompt_tokens, plan.completion_tokens) / left}
+    tokens_need, usd_cost = re.search(r"may need (\d+)", reason), re.search(r"may cost \$([\d.]+)", reason)
+    worst = {"tokens": float(tokens_need.group(1)) if tokens_need else config.llm.max_tokens + each["tokens"],
+             "usd": float(usd_cost.group(1)) if usd_cost else config.cost_usd(0, config.llm.max_tokens) + each["usd"]}
+    need = {k: spent[k] + 1.2 * left * each[k] + 2 * worst[k] for k in spent}
+    raised: dict[str, float] = {}
+    if config.budget_tokens is not None and reason.startswith("token budget"):
+        raised["budget_tokens"] = int(_round_up(max(need["tokens"], 1.25 * config.budget_tokens)))
+    if config.budget_usd is not None and reason.startswith("spend budget"):
+        raised["budget_usd"] = _round_up(max(need["usd"], 1.25 * config.budget_usd))
+    return raised
+
+
+def _round_up(x: float) -> float:
+    """Up to two significant digits: 2204 -> 2300, 0.01234 -> 0.013."""
+    if x <= 0:
+        return 0.0
+    step = 10 ** (math.floor(math.log10(x)) - 1)
+    return round(math.ceil(x / step - 1e-9) * step, 12)

@@ -1,6 +1,6 @@
 """Benchmark synthesis throughput against a bare ``AsyncOpenAI`` client, and Prefect's share of wall time.
 
-1. Throughput. One latency-simulating OpenAI-compatible server (``tests/support/fake_openai.py``
+1. Throughput. One latency-simulating OpenAI-compatible server (``tests/support/fake_openai/``
    in its own process: every request takes ``--latency`` seconds, any number at once). For each
    request count and concurrency, the baseline is a bare ``openai.AsyncOpenAI`` client sending
    that many requests under an ``asyncio.Semaphore(concurrency)``; ours is ``synthembed

@@ -11,7 +11,7 @@ from tasks.clean.decontaminate import build_index, evaluation_texts_from_file, f
 from tasks.benchmarks.data import bible
 from tasks.benchmarks.data.bible import distinct_pairs, load_bible_pairs
 from tasks.benchmarks.data.lee import load_lee
-from tests.clean.conftest import frame, sentences
+from tests.support.clean_frames import frame, sentences
 
 CHINESE_EVAL = "人工智能正在改变医疗行业，医生可以借助深度学习模型更早地发现癌症的迹象，从而挽救更多病人的生命。"
 

@@ -10,7 +10,7 @@ import pytest
 from tasks.clean.minhash_lsh import greedy_duplicates, jaccard, lsh_params
 from tasks.clean.near_dup import find_near_duplicates
 from tasks.clean.task_diversity import task_diversity_summary, task_duplicate_groups
-from tests.clean.conftest import frame, sentences
+from tests.support.clean_frames import frame, sentences
 
 CHINESE = (
     "北京是中国的首都，也是一座历史悠久的城市。每年都有数百万游客来参观故宫和长城。"

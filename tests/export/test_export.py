@@ -1,12 +1,11 @@
 """``synthembed export``: the folder ``datasets`` reads, the card's numbers, the charts, and refusals.
 
-Most tests export the small run of ``conftest.py`` in process; the push test runs the
+Most tests export the small run of :mod:`tests.support.small_run` in process; the push test runs the
 installed console script, as a user would, with the hub offline.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -22,7 +21,8 @@ from flows.cli import main
 from flows.export import export
 from tasks.export.dataset import EXPORT_COLUMNS, staged_folder
 from tasks.common.hub import HubUnavailable, push_folder
-from tests.export.conftest import MODEL, ROWS, SECRET, make_run
+from tests.support.file_hashes import snapshot
+from tests.support.small_run import MODEL, ROWS, SECRET, make_run
 
 TOTAL = sum(ROWS.values())
 
@@ -40,11 +40,6 @@ def exported(run_store, tmp_path) -> Path:
     summary = export(store_url, run_id, tmp_path / "out")
     assert summary["rows"] == TOTAL and summary["hub_error"] is None
     return Path(summary["out"])
-
-
-def _snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in root.rglob("*") if p.is_file()}
 
 
 def test_datasets_reads_every_config_with_the_right_rows(exported, tmp_path):
@@ -126,12 +121,12 @@ def test_non_empty_out_is_refused_untouched_then_replaced_with_overwrite(run_sto
     out = tmp_path / "busy"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    before = _snapshot(out)
+    before = snapshot(out)
     argv = ["export", "--store", store_url, "--run-id", run_id, "--out", str(out)]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "is not empty" in err and "--overwrite" in err
-    assert _snapshot(out) == before
+    assert snapshot(out) == before
     assert main([*argv, "--overwrite"]) == 0
     assert not (out / "keep.txt").exists() and (out / "README.md").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy", "store"]  # no staging folder left

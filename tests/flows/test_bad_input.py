@@ -61,8 +61,28 @@ CASES = [
     (SYNTH + ["--run-id", "done", "--max-tokens", "999"], "generator.max_tokens: was 8192, now 999"),
     (["synthesize", "--store", "{store}", "--llm-base-url", "{llm}", "--llm-model", "other-model", "--run-id", "done"],
      "model 'other-model' is not served"),
+    (SYNTH + ["--examples-per-shard", "3", "--total-examples", "6"],
+     "--examples-per-shard 3 and --total-examples 6 exclude"),
+    (SYNTH + ["--languages", "en,es", "--language-weights", "en=1,es=2"],
+     "--language-weights 'en=1,es=2' needs --total-examples"),
+    (SYNTH + ["--run-id", "done", "--seed", "7", "--dry-run"], "seed: was 0, now 7"),
+    (SYNTH + ["--run-id", "done", "--task-types", "sts,bitext", "--dry-run"],
+     "task_types: was ['sts'], now ['sts', 'bitext']"),
+    (SYNTH + ["--llm-mode", "batch", "--llm-base-url", "{no_batch}"], "has no Batch API (/batches answered 404)"),
     (["retry", "--store", "{store}", "--run-id", "../done"], "run id '../done' is not allowed"),
     (["retry", "--store", "{store}", "--run-id", "missing"], "no synthesis run 'missing'"),
+    (["retry", "--store", "{store}", "--run-id", "done", "--languages", "xx"],
+     "--languages 'xx': unknown language code(s): xx"),
+    (["retry", "--store", "{store}", "--run-id", "done", "--languages", ""], "--languages '': no language given"),
+    (["retry", "--store", "{store}", "--run-id", "done", "--languages", "es"],
+     "--languages es: run 'done' has no such language; its languages: en"),
+    (["retry", "--store", "{store}", "--run-id", "done", "--budget-tokens", "-5"],
+     "--budget-tokens -5: Input should be greater than or equal to 1"),
+    (["retry", "--store", "{store}", "--run-id", "done", "--budget-usd", "0"],
+     "--budget-usd 0.0: Input should be greater than 0"),
+    (["retry", "--store", "{store}", "--run-id", "done", "--budget-usd", "5"],
+     "--budget-usd 5.0 needs the model's prices"),
+    (["unlock", "--store", "{store}", "--run-id", "missing"], "no synthesis run 'missing'"),
     (["status", "--store", "{store}", "--run-id", "a/b"], "run id 'a/b' is not allowed"),
     (["status", "--store", "ftp://x/y", "--run-id", "done"], "unsupported scheme 'ftp'"),
     (["unlock", "--store", "{store}", "--run-id", ".."], "is not allowed"),
@@ -76,6 +96,13 @@ def _snapshot(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
 
 
+class NoBatchAPI(FakeOpenAI):
+    """An OpenAI-compatible server without the Batch API (vLLM's and llama.cpp's online servers)."""
+
+    def _batch_routes(self):
+        return []
+
+
 class NotOpenAI(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -86,11 +113,12 @@ def setting(tmp_path_factory, prefect_api):
     store = tmp_path_factory.mktemp("bad-input-store")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotOpenAI)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    with FakeOpenAI() as llm:
+    with FakeOpenAI() as llm, NoBatchAPI() as no_batch:
         assert main(["synthesize", "--store", f"file://{store}", "--llm-base-url", llm.base_url, "--llm-model",
                      llm.model, "--run-id", "done", "--task-types", "sts", "--examples-per-shard", "2"]) == 0
         yield {"store": f"file://{store}", "llm": llm.base_url, "not_openai": f"http://127.0.0.1:{server.server_address[1]}/v1",
-               "server": llm, "root": store}
+               "server": llm, "root": store, "no_batch": no_batch.base_url}
+        assert not no_batch.requests and not no_batch.files  # refused before any request or upload
     server.shutdown()
 
 

@@ -11,40 +11,40 @@ import pytest
 
 from flows.cli import main
 from tasks.benchmarks.data.bible import load_bible_pairs
-from tasks.runs.manifest import Manifest, PartEntry, ShardEntry, ShardStatus, load_manifest, save_manifest
-from tasks.runs.parts import scan_run, write_part
+from tasks.runs.manifest import Manifest, load_manifest, save_manifest
+from tasks.runs.parts import scan_run
 from tasks.storage.store import open_store
 from tests.support.real_text import passage
+from tests.support.runs import row, write_run
+from tests.support.waiting import wait_for
 
 DOC = ("Tides are the rise and fall of sea levels caused by the gravitational pull of the moon and the sun. "
        "Most coasts see two high tides and two low tides every lunar day. The range depends on the shape of the "
        "coastline and the depth of the water. Spring tides happen at full and new moon, neap tides in between.")
 
 
-def _row(i: int, query: str, positive: str, language: str = "en", task_type: str = "retrieval") -> dict:
-    return {"example_id": f"{i:016x}", "task_type": task_type, "language": language, "task": "Given a question, find answers.",
-            "query": query, "positive": positive, "negative": "An unrelated document about gardening and soil.",
-            "model": "m", "template_id": "retrieval.generate.v2a", "placeholders": json.dumps({"num_words": 50}),
-            "raw": "{}", "prompt_tokens": 1, "completion_tokens": 1, "shard_seed": 1, "example_index": i}
+# The rows' other columns: retrieval examples in English, each with the same unrelated negative.
+RETRIEVAL = {"task_type": "retrieval", "task": "Given a question, find answers.",
+             "negative": "An unrelated document about gardening and soil.", "template_id": "retrieval.generate.v2a",
+             "placeholders": json.dumps({"num_words": 50}), "completion_tokens": 1, "shard_seed": 1}
 
 
 @pytest.fixture
 def run(tmp_path):
     verse = next(p.en for p in load_bible_pairs() if len(p.en.split()) >= 20)
     rows = [
-        _row(1, "How do ocean tides work?", DOC),
-        _row(2, "how do ocean tides work", passage("en", 300, seed=1)),  # the same query, another document
-        _row(3, "Why are there two tides a day?", DOC.replace("two high tides", "2 high tides")),  # same document
-        _row(4, "What is a neap tide?", passage("en", 300, seed=2)),
-        _row(5, "What does Genesis say?", f"Many readers start here. {verse} That is the opening of the story."),
-        _row(6, "Distinct question about volcanoes?", passage("en", 300, seed=3)),
+        row(1, query="How do ocean tides work?", positive=DOC, **RETRIEVAL),
+        row(2, query="how do ocean tides work", positive=passage("en", 300, seed=1), **RETRIEVAL),  # the same query, another document
+        row(3, query="Why are there two tides a day?", positive=DOC.replace("two high tides", "2 high tides"),
+            **RETRIEVAL),  # the same document
+        row(4, query="What is a neap tide?", positive=passage("en", 300, seed=2), **RETRIEVAL),
+        row(5, query="What does Genesis say?", positive=f"Many readers start here. {verse} That is the opening of the story.",
+            **RETRIEVAL),
+        row(6, query="Distinct question about volcanoes?", positive=passage("en", 300, seed=3), **RETRIEVAL),
     ]
     store_url = f"file://{tmp_path}/store"
     store = open_store(store_url)
-    path = write_part(store, "r1", "retrieval", "en", 0, rows)
-    shard = ShardEntry(task_type="retrieval", language="en", seed=1, requested=6, rows=6, status=ShardStatus.COMPLETE,
-                       parts=[PartEntry(index=0, seed=1, requested=6, rows=6, status=ShardStatus.COMPLETE, path=path)])
-    save_manifest(store, Manifest(run_id="r1", shards={shard.key: shard}))
+    write_run(store, "r1", rows)
     return store_url, store, tmp_path
 
 
@@ -115,24 +115,34 @@ def test_a_run_without_committed_rows_gets_no_filter_work(tmp_path):
 def _taken_during_filters(monkeypatch, module, store) -> list[str]:
     """The filters of ``module`` run while another writer breaks the run's lease and takes it.
 
-    The lease is renewed every 0.1 s here (ttl 0.3 s), so its holder notices before the filters end.
+    The lease is renewed every 0.1 s here (ttl 0.3 s); the filters go on only once its holder has
+    noticed (``lease.lost``), so they always end after the takeover was seen.
     Returns the token of the lease the other writer holds (filled in when it takes it).
     """
-    import functools
-    import time
+    import contextlib
 
+    import flows.clean
+    from tasks.clean.filters import clean_run as real_clean_run
     from tasks.storage.lease import RunLease, break_lease, holding_lease
 
-    monkeypatch.setattr(module, "holding_lease", functools.partial(holding_lease, ttl_s=0.3))
-    real_clean_run, taker = module.clean_run, []
+    held, taker = [], []
+
+    @contextlib.asynccontextmanager
+    async def short_lease(store_, run_id):
+        async with holding_lease(store_, run_id, ttl_s=0.3) as lease:
+            held.append(lease)
+            yield lease
 
     def clean_run_while_taken(store_, manifest, settings):
         break_lease(store, manifest.run_id)  # `synthembed unlock`, then another process starts
         taker.append(RunLease(store, manifest.run_id).acquire().token)
-        time.sleep(1.0)  # ten renewal rounds of the first holder
+        wait_for(held[-1].lost.is_set)  # the first holder's renewal found the lease taken
         return real_clean_run(store_, manifest, settings)
 
-    monkeypatch.setattr(module, "clean_run", clean_run_while_taken)
+    monkeypatch.setattr(module, "holding_lease", short_lease)
+    for owner in {flows.clean, module}:  # wherever the filters are looked up from
+        if hasattr(owner, "clean_run"):
+            monkeypatch.setattr(owner, "clean_run", clean_run_while_taken)
     return taker
 
 

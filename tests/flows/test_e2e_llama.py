@@ -21,7 +21,7 @@ from tasks.storage.store import open_store
 from tasks.synth.config import SynthesisConfig
 from tasks.synth.parsing import parse_example
 from tasks.runs.schema import TaskType
-from tests.conftest import E2E_LENGTHS
+from tests.support.synthembed_cli import E2E_LENGTHS
 
 pytestmark = pytest.mark.e2e
 

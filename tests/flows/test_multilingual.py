@@ -4,17 +4,13 @@ and rejects wrong-language answers with their own reason, on both sides of a bit
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
-from pathlib import Path
 
 from tasks.runs.manifest import ShardStatus, load_manifest
 from tasks.runs.parts import scan_run
 from tasks.storage.store import open_store
-from tasks.synth.parsing import parse_example
-from tasks.runs.schema import TaskType
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.synthembed_cli import SYNTHEMBED, assert_rows_are_valid
 
 # Latin, Cyrillic, Greek, Arabic, Hebrew, Devanagari, Han, Japanese, Hangul, Thai, Georgian, Khmer.
 LANGUAGES = ["es", "sw", "de", "ru", "el", "ar", "he", "hi", "zh", "ja", "ko", "th", "ka", "km"]
@@ -22,8 +18,7 @@ LATIN = {"es", "sw", "de"}
 
 
 def _synthesize(server: FakeOpenAI, store: str, run_id: str, task_types: str) -> subprocess.CompletedProcess:
-    synthembed = str(Path(sys.executable).parent / "synthembed")
-    argv = [synthembed, "synthesize", "--store", store, "--llm-base-url", server.base_url, "--llm-model", server.model,
+    argv = [SYNTHEMBED, "synthesize", "--store", store, "--llm-base-url", server.base_url, "--llm-model", server.model,
             "--languages", ",".join(LANGUAGES), "--task-types", task_types, "--examples-per-shard", "2",
             "--run-id", run_id, "--max-tries-per-example", "1", "--shard-retries", "0"]
     return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
@@ -47,8 +42,7 @@ def test_real_text_in_every_script_is_kept_with_lengths_counted_per_script(prefe
     assert frame.height - dropped <= scan_run(store, "multi").collect().height <= frame.height
     long_unspaced = frame.filter((frame["task_type"] == "long_long") & frame["language"].is_in(["zh", "ja", "th", "km"]))
     assert long_unspaced.height == 8  # whitespace word counts used to reject every one of these
-    for row in frame.iter_rows(named=True):  # every stored row re-validates from its raw answer
-        assert parse_example(TaskType(row["task_type"]), row["raw"], row["language"], json.loads(row["placeholders"]))
+    assert_rows_are_valid(frame)
 
 
 def test_wrong_language_answers_are_rejected_with_their_own_reason_and_flagged_as_low_yield(prefect_api, tmp_path):
@@ -62,8 +56,7 @@ def test_wrong_language_answers_are_rejected_with_their_own_reason_and_flagged_a
         assert entry.rows == 0, key
         expected = "wrong_language" if entry.language in LATIN else "wrong_script"
         assert entry.rejects.get(expected) == 2, (key, entry.rejects)
-    synthembed = str(Path(sys.executable).parent / "synthembed")
-    status = subprocess.run([synthembed, "status", "--run-id", "english", "--store", store_url],
+    status = subprocess.run([SYNTHEMBED, "status", "--run-id", "english", "--store", store_url],
                             capture_output=True, text=True, timeout=60, check=False)
     assert status.returncode == 0 and "0% LOW" in status.stdout  # the yield column of the shard table
 

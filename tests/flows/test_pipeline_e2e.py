@@ -20,7 +20,7 @@ from mteb import TaskResult
 
 from infra.services.llama import DEFAULT_N_CTX, PROMPT_ROOM_TOKENS
 from tasks.evaluate.suite import OFFLINE_TASKS
-from tests.conftest import E2E_LENGTHS
+from tests.support.synthembed_cli import E2E_LENGTHS
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ import polars as pl
 
 from tasks.runs.parts import scan_run
 from tasks.storage.store import open_store
-from tests.flows.test_synthesize_flow import _cli, _run_cli
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.synthembed_cli import run_cli, synthesize_argv
 
 
 def test_the_api_key_leaves_no_trace_in_output_store_or_prefect(prefect_api, tmp_path, monkeypatch):
@@ -19,7 +19,7 @@ def test_the_api_key_leaves_no_trace_in_output_store_or_prefect(prefect_api, tmp
     key = "sk-test-" + "9f3e1c7a" * 4
     monkeypatch.setenv("SYNTHEMBED_LLM_API_KEY", key)
     with FakeOpenAI() as server:
-        result = _run_cli(_cli(server, f"file://{tmp_path}", "--languages", "en", "--task-types", "sts,retrieval",
+        result = run_cli(synthesize_argv(server, f"file://{tmp_path}", "--languages", "en", "--task-types", "sts,retrieval",
                                "--examples-per-shard", "2", "--run-id", "secret"))
     assert result.returncode == 0, result.stderr
     assert server.authorizations == {f"Bearer {key}"}  # the key was really used...
@@ -53,7 +53,7 @@ def test_keys_can_come_from_prefect_secret_blocks(prefect_api, s3, tmp_path, mon
     monkeypatch.setenv("SYNTHEMBED_S3_CREDENTIALS_BLOCK", "s3-creds")
     monkeypatch.setenv("SYNTHEMBED_S3_ENDPOINT_URL", s3.endpoint_url)
     with FakeOpenAI() as server:
-        result = _run_cli(_cli(server, "s3://synthembed-blocks/x", "--languages", "en", "--task-types", "sts",
+        result = run_cli(synthesize_argv(server, "s3://synthembed-blocks/x", "--languages", "en", "--task-types", "sts",
                                "--examples-per-shard", "2", "--run-id", "blocks"))
     assert result.returncode == 0, result.stderr
     assert server.authorizations == {"Bearer sk-from-block-123456"}
@@ -64,6 +64,6 @@ def test_keys_can_come_from_prefect_secret_blocks(prefect_api, s3, tmp_path, mon
 def test_a_missing_secret_block_is_one_clear_error(prefect_api, tmp_path, monkeypatch):
     monkeypatch.setenv("SYNTHEMBED_LLM_API_KEY_BLOCK", "no-such-block")
     with FakeOpenAI() as server:
-        result = _run_cli(_cli(server, f"file://{tmp_path}", "--languages", "en", "--task-types", "sts"))
+        result = run_cli(synthesize_argv(server, f"file://{tmp_path}", "--languages", "en", "--task-types", "sts"))
     assert result.returncode == 2 and "cannot read Prefect Secret block 'no-such-block'" in result.stderr
     assert server.requests == []

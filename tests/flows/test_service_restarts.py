@@ -25,17 +25,10 @@ from infra.services.seaweedfs import local_s3
 from tasks.runs.manifest import ShardStatus, load_manifest
 from tasks.runs.parts import scan_run
 from tasks.storage.store import check_store, open_store
-from tests.conftest import E2E_LENGTHS
-from tests.flows.test_synthesis_at_scale import SYNTHEMBED, _keys, _ledger_records
-from tests.flows.test_synthesize_flow import _assert_rows_are_valid
 from tests.support.fake_openai import FakeOpenAI
-
-
-def _wait_for(condition, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+from tests.support.ledger_files import ledger_keys, ledger_records
+from tests.support.synthembed_cli import E2E_LENGTHS, SYNTHEMBED, assert_rows_are_valid
+from tests.support.waiting import wait_for
 
 
 def _synthesize(base_url: str, store_url: str, run_id: str, log, env: dict | None = None) -> subprocess.Popen:
@@ -54,7 +47,7 @@ def test_the_llm_server_killed_and_restarted_mid_run(prefect_api, tmp_path):
     log = (tmp_path / "cli.log").open("w")
     child = _synthesize(first.base_url, store_url, "llm-restart", log)
     try:
-        _wait_for(lambda: len(first.requests) >= 40)
+        wait_for(lambda: len(first.requests) >= 40)
         first.__exit__(None, None, None)  # killed: connections refused from now on
         time.sleep(2.0)
         with FakeOpenAI(latency_s=0.05, port=port) as second:  # back on the same address
@@ -64,10 +57,10 @@ def test_the_llm_server_killed_and_restarted_mid_run(prefect_api, tmp_path):
     manifest = load_manifest(open_store(store_url), "llm-restart")
     assert all(e.status is ShardStatus.COMPLETE for e in manifest.shards.values())
     asked = len(first.requests) + len(second.requests)
-    assert len(_keys(run_dir)) == 120 and asked - 120 <= 4  # only what was in flight at the kill was lost
+    assert len(ledger_keys(run_dir)) == 120 and asked - 120 <= 4  # only what was in flight at the kill was lost
     frame = scan_run(open_store(store_url), "llm-restart", filtered=False).collect()
     assert frame["example_id"].n_unique() == frame.height == manifest.total_rows()
-    _assert_rows_are_valid(frame)
+    assert_rows_are_valid(frame)
 
 
 def _llama_server_of(pid: int) -> int | None:
@@ -93,7 +86,7 @@ def test_the_embedded_llama_cpp_server_killed_mid_run(prefect_api, tmp_path):
     with log_path.open("w") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_for(lambda: len(_keys(run_dir)) >= 1, timeout_s=600)  # answers are arriving
+            wait_for(lambda: len(ledger_keys(run_dir)) >= 1, timeout_s=600)  # answers are arriving
             killed = _llama_server_of(child.pid)
             assert killed is not None, log_path.read_text()[-3000:]
             os.kill(killed, signal.SIGKILL)
@@ -107,7 +100,7 @@ def test_the_embedded_llama_cpp_server_killed_mid_run(prefect_api, tmp_path):
         assert again.returncode in (0, 3), again.stderr[-3000:]
     manifest = load_manifest(open_store(store_url), "llama-kill")
     assert all(e.status is ShardStatus.COMPLETE for e in manifest.shards.values()), text[-3000:]
-    records = _ledger_records(run_dir)
+    records = ledger_records(run_dir)
     assert len(records) == len({r["key"] for r in records}) >= 6  # nothing answered was asked again
     frame = scan_run(open_store(store_url), "llama-kill", filtered=False).collect()
     assert frame.height == manifest.total_rows() > 0
@@ -126,7 +119,7 @@ def test_seaweedfs_stopped_and_restarted_during_part_writes(prefect_api, tmp_pat
         log = (tmp_path / "cli.log").open("w")
         child = _synthesize(server.base_url, store_url, "s3-restart", log, env)
         try:
-            _wait_for(lambda: len(server.requests) >= 30)  # parts are being committed
+            wait_for(lambda: len(server.requests) >= 30)  # parts are being committed
             s3.service.stop()
             time.sleep(3.0)  # writes fail meanwhile, answers keep arriving
             s3.service.start()
@@ -145,7 +138,7 @@ def test_seaweedfs_stopped_and_restarted_during_part_writes(prefect_api, tmp_pat
         frame = scan_run(store, "s3-restart", filtered=False).collect()
         assert frame.height == manifest.total_rows() and frame["example_id"].n_unique() == frame.height
         assert len(server.requests) - 120 <= 4
-        _assert_rows_are_valid(frame)
+        assert_rows_are_valid(frame)
 
 
 @pytest.mark.soak  # starts a second Prefect server: `make soak`
@@ -170,7 +163,7 @@ def test_the_prefect_server_restarted_during_a_synthesis_flow(tmp_path):
         log = (tmp_path / "cli.log").open("w")
         child = _synthesize(server.base_url, store_url, "prefect-restart", log, env)
         try:
-            _wait_for(lambda: len(server.requests) >= 30)
+            wait_for(lambda: len(server.requests) >= 30)
             prefect.stop()
             time.sleep(3.0)
             prefect.start()
@@ -182,5 +175,5 @@ def test_the_prefect_server_restarted_during_a_synthesis_flow(tmp_path):
             assert again.returncode == 0, again.stderr[-3000:]
     manifest = load_manifest(open_store(store_url), "prefect-restart")
     assert all(e.status is ShardStatus.COMPLETE for e in manifest.shards.values()), (tmp_path / "cli.log").read_text()[-3000:]
-    assert len(_keys(run_dir)) == 120 and len(server.requests) - 120 <= 4
+    assert len(ledger_keys(run_dir)) == 120 and len(server.requests) - 120 <= 4
     print(f"\nPrefect server restarted mid-flow: the first run exited {first}")

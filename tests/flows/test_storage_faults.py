@@ -8,19 +8,18 @@ read-only remount stands in for it (EROFS instead of EACCES; the same code path)
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from tasks.runs.manifest import ShardStatus, load_manifest
 from tasks.runs.parts import scan_run
 from tasks.storage.store import open_store
-from tests.flows.test_synthesis_at_scale import _keys
-from tests.flows.test_synthesize_flow import _cli, _run_cli
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.file_hashes import committed_file_hashes
+from tests.support.ledger_files import ledger_keys
+from tests.support.synthembed_cli import run_cli, synthesize_argv
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 
@@ -34,12 +33,6 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def _committed(store_url: str, run_id: str) -> dict[str, str]:
-    manifest = load_manifest(open_store(store_url), run_id)
-    return {p.path: hashlib.sha256(Path(p.path).read_bytes()).hexdigest()
-            for e in manifest.shards.values() for p in e.parts if p.status is ShardStatus.COMPLETE}
-
-
 EXTRA = ["--languages", "en,de", "--task-types", "sts", "--examples-per-shard", "60", "--part-size", "10",
          "--run-id", "faulty-disk", "--concurrency", "4"]
 
@@ -47,9 +40,9 @@ EXTRA = ["--languages", "en,de", "--task-types", "sts", "--examples-per-shard", 
 def test_a_full_disk_is_one_error_and_the_run_resumes_once_space_is_freed(prefect_api, small_disk):
     store_url, run_dir = f"file://{small_disk}/store", small_disk / "store" / "runs" / "faulty-disk"
     filler = small_disk / "filler"
-    with FakeOpenAI(latency_s=0.02) as server:
-        def fill_up(n: int, prompt: str) -> str:  # after 40 answers the disk fills up
-            if n == 40:
+    with FakeOpenAI(latency_s=0.1) as server:  # ~3 s of requests: the manifest is saved with commits meanwhile
+        def fill_up(n: int, prompt: str) -> str:  # once the saved manifest commits a part, the disk fills up
+            if not filler.exists() and committed_file_hashes(store_url, "faulty-disk"):
                 with filler.open("wb") as f:
                     try:
                         f.write(b"\0" * (8 << 20))
@@ -58,17 +51,18 @@ def test_a_full_disk_is_one_error_and_the_run_resumes_once_space_is_freed(prefec
             return "ok"
 
         server.policy = fill_up
-        full = _run_cli(_cli(server, store_url, *EXTRA))
+        full = run_cli(synthesize_argv(server, store_url, *EXTRA))
         assert full.returncode != 0, full.stdout[-2000:]
         assert "No space left on device" in full.stderr, full.stderr[-3000:]
-        committed = _committed(store_url, "faulty-disk")
-        answered = _keys(run_dir)
+        committed = committed_file_hashes(store_url, "faulty-disk")
+        assert committed, "no part was committed before the disk filled up: nothing to compare"
+        answered = ledger_keys(run_dir)
         filler.unlink()  # space is freed
         server.policy = lambda n, p: "ok"
         asked_before = len(server.requests)
-        resumed = _run_cli(_cli(server, store_url, *EXTRA))
+        resumed = run_cli(synthesize_argv(server, store_url, *EXTRA))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    after = _committed(store_url, "faulty-disk")
+    after = committed_file_hashes(store_url, "faulty-disk")
     assert {p: after[p] for p in committed} == committed  # committed parts untouched
     assert len(server.requests) - asked_before == 120 - len(answered)  # nothing answered is paid again
     manifest = load_manifest(open_store(store_url), "faulty-disk")
@@ -82,7 +76,7 @@ def test_a_read_only_store_is_one_error_before_any_request(prefect_api, small_di
     (small_disk / "store").mkdir()
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     with FakeOpenAI() as server:
-        result = _run_cli(_cli(server, store_url, *EXTRA))
+        result = run_cli(synthesize_argv(server, store_url, *EXTRA))
     assert result.returncode == 2 and "cannot write to" in result.stderr and "Read-only file system" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert server.requests == []

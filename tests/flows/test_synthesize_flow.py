@@ -8,26 +8,15 @@ completes exactly them.
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
-from pathlib import Path
 
-import polars as pl
 import pytest
 
 from flows.cli import main
 from tasks.runs.manifest import ShardStatus, load_manifest
 from tasks.runs.parts import scan_run
 from tasks.storage.store import open_store
-from tasks.synth.parsing import parse_example
-from tasks.runs.schema import TaskType
 from tests.support.fake_openai import FakeOpenAI
-
-
-def _cli(server: FakeOpenAI, store: str, *extra: str) -> list[str]:
-    return ["synthesize", "--store", store, "--llm-base-url", server.base_url, "--llm-model", server.model,
-            "--timeout", "1", "--max-retries", "2", *extra]
+from tests.support.synthembed_cli import assert_rows_are_valid, run_cli, synthesize_argv
 
 
 class Flaky:
@@ -45,25 +34,12 @@ class Flaky:
         return self.faults.get(self.others - 1, "ok")
 
 
-def _run_cli(argv: list[str]) -> subprocess.CompletedProcess:
-    """The installed console script in a child process: real exit code, real stderr."""
-    synthembed = str(Path(sys.executable).parent / "synthembed")
-    return subprocess.run([synthembed, *argv], capture_output=True, text=True, timeout=300)
-
-
-def _assert_rows_are_valid(frame: pl.DataFrame) -> None:
-    for row in frame.iter_rows(named=True):
-        placeholders = json.loads(row["placeholders"])
-        fields = parse_example(TaskType(row["task_type"]), row["raw"], row["language"], placeholders)
-        assert fields  # every stored row re-validates from its raw answer
-
-
 def test_faults_are_counted_failed_shards_listed_and_the_retry_completes_them(prefect_api, tmp_path):
     store_url = f"file://{tmp_path}/store"
     extra = ["--languages", "en,es", "--task-types", "retrieval,sts", "--examples-per-shard", "3",
              "--run-id", "faulty", "--shard-retries", "0"]
     with FakeOpenAI(policy=Flaky(), retry_after_s=0.2, stall_s=1.5) as server:
-        first = _run_cli(_cli(server, store_url, *extra))
+        first = run_cli(synthesize_argv(server, store_url, *extra))
     assert first.returncode == 1, first.stderr
     assert {kind for _, kind in server.requests} == {"ok", "429", "500", "stall", "malformed", "wrong_keys"}
     err = first.stderr
@@ -83,29 +59,32 @@ def test_faults_are_counted_failed_shards_listed_and_the_retry_completes_them(pr
     assert sum(e.usage.get("retries", 0) for e in manifest.shards.values()) >= 3  # 429, stall, 500 retried
     frame = scan_run(store, "faulty", filtered=False).collect()
     assert set(frame["language"]) == {"en"} and frame.height == manifest.total_rows() > 0
-    _assert_rows_are_valid(frame)
-    status = _run_cli(["status", "--run-id", "faulty", "--store", store_url])
+    assert_rows_are_valid(frame)
+    status = run_cli(["status", "--run-id", "faulty", "--store", store_url])
     assert status.returncode == 0 and "sts/es" in status.stdout and "failed" in status.stdout
     assert "valid_json" in status.stdout  # the per-task-type yield table
     complete_before = {k: e.model_dump() for k, e in manifest.shards.items() if e.status is ShardStatus.COMPLETE}
+    assert set(complete_before) == {"retrieval/en", "sts/en"}  # so "untouched" below compares something
 
-    nothing = _run_cli(["retry", "--run-id", "faulty", "--store", store_url, "--languages", "en"])
+    nothing = run_cli(["retry", "--run-id", "faulty", "--store", store_url, "--languages", "en"])
     assert nothing.returncode == 0 and "nothing to retry" in nothing.stdout
 
     # The server recovers (at a new address); the printed retry command redoes only the failed shards.
     with FakeOpenAI() as healed:
-        retry = _run_cli([*retry_line.split()[1:], "--llm-base-url", healed.base_url, "--llm-model", healed.model])
+        retry = run_cli([*retry_line.split()[1:], "--llm-base-url", healed.base_url, "--llm-model", healed.model])
     assert retry.returncode == 0, retry.stderr
     assert "retrying 2 shard(s) of faulty: retrieval/es, sts/es" in retry.stderr
-    assert len(healed.requests) >= 6  # brainstorm + 3 + 3 examples, all for the Spanish shards
+    # 3 + 3 examples, all for the Spanish shards; retrieval/es's brainstorm (its prompt names no language)
+    # was answered in the first run, and the retry takes it from the ledger instead of paying again
+    assert len(healed.requests) == 6 and all("Spanish" in body["messages"][-1]["content"] for body in healed.bodies)
     after = load_manifest(store, "faulty")
-    assert all(e.status is ShardStatus.COMPLETE for e in after.shards.values())
+    assert {k: e.status for k, e in after.shards.items()} == dict.fromkeys(statuses, ShardStatus.COMPLETE)
     assert {k: after.shards[k].model_dump() for k in complete_before} == complete_before  # untouched
     assert after.shards["sts/es"].attempts == 2
     frame = scan_run(store, "faulty", filtered=False).collect()
     assert frame.height == after.total_rows() and frame["example_id"].n_unique() == frame.height
     assert len(list((tmp_path / "store/runs/faulty/data").rglob("*.parquet"))) == 4
-    _assert_rows_are_valid(frame)
+    assert_rows_are_valid(frame)
 
 
 def test_flow_and_one_task_run_per_language_are_recorded_in_prefect(prefect_api, tmp_path):
@@ -113,7 +92,7 @@ def test_flow_and_one_task_run_per_language_are_recorded_in_prefect(prefect_api,
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 
     with FakeOpenAI() as server:
-        assert main(_cli(server, f"file://{tmp_path}", "--languages", "en,de", "--task-types", "sts,short_short",
+        assert main(synthesize_argv(server, f"file://{tmp_path}", "--languages", "en,de", "--task-types", "sts,short_short",
                          "--examples-per-shard", "2", "--run-id", "recorded")) == 0
 
     async def runs():
@@ -134,7 +113,7 @@ def test_flow_and_one_task_run_per_language_are_recorded_in_prefect(prefect_api,
 
 def test_synthesis_into_s3(prefect_api, s3_env, tmp_path):
     with FakeOpenAI() as server:
-        assert main(_cli(server, "s3://synthembed-flow/team", "--languages", "fr", "--task-types", "bitext,classification",
+        assert main(synthesize_argv(server, "s3://synthembed-flow/team", "--languages", "fr", "--task-types", "bitext,classification",
                          "--examples-per-shard", "2", "--run-id", "s3run")) == 0
     store = open_store("s3://synthembed-flow/team")
     frame = scan_run(store, "s3run", filtered=False).collect()
@@ -149,7 +128,7 @@ def test_synthesis_into_s3(prefect_api, s3_env, tmp_path):
 ])
 def test_bad_input_is_one_clear_error_before_any_llm_call(args, message, tmp_path, capsys):
     with FakeOpenAI() as server:
-        assert main(_cli(server, f"file://{tmp_path}", *args)) == 2
+        assert main(synthesize_argv(server, f"file://{tmp_path}", *args)) == 2
     assert message in capsys.readouterr().err
     assert server.requests == []
     assert not (tmp_path / "runs").exists()
@@ -169,6 +148,6 @@ def test_missing_s3_credentials_are_reported_before_any_llm_call(tmp_path, capsy
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     with FakeOpenAI() as server:
-        assert main(_cli(server, "s3://bucket/x", "--languages", "en")) == 2
+        assert main(synthesize_argv(server, "s3://bucket/x", "--languages", "en")) == 2
     assert "needs credentials" in capsys.readouterr().err
     assert server.requests == []

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 
-from tasks.llm.client import LLMCallFailed, LLMClient, LLMSettings, LLMUnavailable
+from tasks.llm.client import LLMCallFailed, LLMClient, LLMSettings, LLMUnavailable, _Backoff
 from tests.support.fake_openai import FakeOpenAI
 
 
@@ -52,12 +53,40 @@ def test_retries_are_bounded_and_the_error_is_named():
     assert len(server.requests) == 4
 
 
-def test_backoff_grows_with_jitter():
+def test_backoff_doubles_its_range_each_retry_up_to_the_cap_with_full_jitter():
+    backoff = _Backoff(base_s=0.1, max_s=0.8, rng=random.Random(0))
+    draws = {attempt: [backoff.delay(attempt, None) for _ in range(500)] for attempt in range(6)}
+    for attempt, delays in draws.items():
+        bound = min(0.8, 0.1 * 2**attempt)  # 0.1, 0.2, 0.4, then the cap
+        assert all(0 <= d <= bound for d in delays), attempt
+        assert max(delays) > 0.9 * bound and min(delays) < 0.1 * bound, attempt  # the whole range: full jitter
+        assert len(set(delays)) == len(delays), attempt  # no two waits alike
+    assert max(draws[2]) > 2 * max(draws[0]) and max(draws[4]) == pytest.approx(max(draws[5]), abs=0.08)
+    assert backoff.delay(0, retry_after=5.0) == 5.0  # never shorter than the server's Retry-After
+
+
+def test_the_client_sleeps_its_backoff_between_retries():
+    chosen: list[tuple[int, float]] = []  # (attempt, seconds) of every backoff the client slept
     with FakeOpenAI(policy=lambda n, p: "500") as server:
-        with pytest.raises(LLMCallFailed):
-            asyncio.run(_complete(_settings(server, max_retries=4, backoff_base_s=0.1, backoff_max_s=0.8)))
+        async def go():
+            client = LLMClient(_settings(server, max_retries=4, backoff_base_s=0.1, backoff_max_s=0.8))
+            delay = client._backoff.delay
+
+            def recorded(attempt, retry_after):
+                chosen.append((attempt, delay(attempt, retry_after)))
+                return chosen[-1][1]
+
+            client._backoff.delay = recorded
+            try:
+                with pytest.raises(LLMCallFailed):
+                    await client.complete('Return "S1".')
+            finally:
+                await client.close()
+        asyncio.run(go())
     gaps = [b[0] - a[0] for a, b in zip(server.requests, server.requests[1:])]
-    assert len(gaps) == 4 and all(g <= 0.8 + 0.3 for g in gaps)  # capped (plus scheduling slack)
+    assert [attempt for attempt, _ in chosen] == [0, 1, 2, 3] and len(gaps) == 4  # one backoff per retry, growing
+    assert all(d <= min(0.8, 0.1 * 2**attempt) for attempt, d in chosen)  # capped
+    assert all(gap >= d for gap, (_, d) in zip(gaps, chosen)), (gaps, chosen)  # and really waited
 
 
 def test_json_mode_is_dropped_once_when_the_server_rejects_it():
@@ -106,10 +135,16 @@ def test_no_concurrency_slot_is_held_while_a_request_backs_off():
     with FakeOpenAI(policy=lambda n, p: "500" if n == 0 else "ok") as server:
         async def go():
             client = LLMClient(_settings(server, concurrency=1, max_retries=1))
-            client._backoff.delay = lambda attempt, retry_after: 0.5  # a fixed, long backoff
+            backing_off = asyncio.Event()
+
+            def fixed(attempt, retry_after):  # a fixed, long backoff, announced
+                backing_off.set()
+                return 0.5
+
+            client._backoff.delay = fixed
             try:
                 first = asyncio.create_task(client.complete("A"))
-                await asyncio.sleep(0.1)  # A is on the wire (and answered 500) before B is asked
+                await backing_off.wait()  # A was on the wire, was answered 500, and now backs off
                 await asyncio.gather(first, client.complete("B"))
             finally:
                 await client.close()

@@ -6,9 +6,10 @@ import secrets
 
 import pytest
 
-from tasks.runs.manifest import Manifest, ShardEntry, ShardStatus, load_manifest, save_manifest
+from tasks.runs.manifest import Manifest, load_manifest, save_manifest
 from tasks.runs.parts import scan_run, write_part
 from tasks.storage.store import StoreError, check_store, open_store
+from tests.support.runs import complete_part, row, shard
 
 
 def _bucket() -> str:
@@ -23,14 +24,11 @@ def test_check_store_creates_the_bucket_and_proves_it_writable(s3_env):
 
 
 def test_shards_and_manifest_round_trip_through_s3(s3_env):
-    from tests.storage.test_local_store import _row
-
     store = open_store(f"s3://{_bucket()}/runs-root")
     check_store(store)
-    path = write_part(store, "r1", "sts", "en", 0, [_row(0), _row(1)])
+    path = write_part(store, "r1", "sts", "en", 0, [row(0), row(1)])
     assert path.startswith(store.root) and path.endswith("task_type=sts/language=en/part-00000.parquet")
-    manifest = Manifest(run_id="r1", shards={"sts/en": ShardEntry(
-        task_type="sts", language="en", seed=1, requested=2, status=ShardStatus.COMPLETE, rows=2, path=path)})
+    manifest = Manifest(run_id="r1", shards={"sts/en": shard("sts", "en", [complete_part(0, path, 2)])})
     save_manifest(store, manifest)
     assert load_manifest(store, "r1").shards["sts/en"].rows == 2
     frame = scan_run(store, "r1").collect()  # polars reads s3 itself, with the same settings

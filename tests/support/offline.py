@@ -1,4 +1,8 @@
-"""No network for a block of tests: the Hugging Face hub offline and every socket connect refused."""
+"""No network for a block of tests: the Hugging Face hub offline and every socket connect refused.
+
+:func:`no_network` for a block; the ``offline`` fixture for a whole test module (made available to
+every test by ``tests/conftest.py``).
+"""
 
 from __future__ import annotations
 
@@ -21,4 +25,14 @@ def no_network() -> Iterator[None]:
         patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read once, at import
         patch.setattr(socket.socket, "connect", refuse)
         patch.setattr(socket, "create_connection", refuse)
+        yield
+
+
+@pytest.fixture(scope="module")
+def offline():
+    """Hub offline and every socket connection refused, for as long as the module's tests run.
+
+    Module-scoped, not session-scoped: other test modules (Prefect, S3) need loopback sockets.
+    """
+    with no_network():
         yield

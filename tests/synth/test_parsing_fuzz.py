@@ -1,10 +1,10 @@
-"""The LLM-output parser fuzzed: random and adversarial answers never raise past its boundary,
-never execute anything, and stay fast. LLM output is data."""
+"""The LLM-output parser fuzzed: random and adversarial answers never raise past its boundary and
+never execute anything. LLM output is data. (That the adversarial ones parse fast is timed by
+tests/bench/bench_parsing.py, not here: no wall-clock limits in unit tests.)"""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 
 from tasks.synth.parsing import Rejected, parse_example, parse_task_list
 from tasks.synth.task_types import TASK_SPECS, TaskType
+from tests.support.adversarial_answers import ADVERSARIAL_ANSWERS
 
 LANGUAGES = ["en", "ru", "zh", "ja", "th", "ar", "hi", "sw"]
 PLACEHOLDERS = {"src_code": "en", "tgt_code": "de"}
+OUTPUT_KEYS = list(dict.fromkeys(key for spec in TASK_SPECS.values() for key in spec.output_keys))
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=200),
     lambda children: st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=20), children, max_size=6),
@@ -25,7 +27,7 @@ any_text = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFF
 
 
 def _parse_bounded(task_type: TaskType, text: str, language: str) -> None:
-    start = time.perf_counter()
+    """Kept with the task type's keys, all strings, or rejected; never raised."""
     try:
         fields = parse_example(task_type, text, language, PLACEHOLDERS)
         assert set(fields) == set(TASK_SPECS[task_type].output_keys) and all(isinstance(v, str) for v in fields.values())
@@ -35,7 +37,6 @@ def _parse_bounded(task_type: TaskType, text: str, language: str) -> None:
         assert all(isinstance(t, str) for t in parse_task_list(text))
     except Rejected:
         pass
-    assert time.perf_counter() - start < 0.5, f"{len(text)} characters took too long"
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -52,23 +53,14 @@ def test_random_json_in_and_out_of_fences_is_kept_or_rejected(task_type, value, 
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.sampled_from(list(TaskType)), st.dictionaries(st.sampled_from(
-    ["user_query", "positive_document", "hard_negative_document", "input_text", "label", "misleading_label",
-     "input", "S1", "S2", "S3", "extra"]), st.one_of(st.text(max_size=300), json_values), max_size=11))
+@given(st.sampled_from(list(TaskType)), st.dictionaries(st.sampled_from([*OUTPUT_KEYS, "extra"]),
+                                                      st.one_of(st.text(max_size=300), json_values), max_size=11))
 def test_objects_with_the_right_keys_and_wrong_values(task_type, obj):
     _parse_bounded(task_type, json.dumps(obj, ensure_ascii=False), "en")
 
 
-@pytest.mark.parametrize("text", [
-    "[" * 100_000 + "]" * 100_000,  # nesting past the recursion limit
-    '{"S1": ' * 50_000 + "1" + "}" * 50_000,
-    '{"S1": "' + "a" * 5_000_000 + '"}',  # a 5 MB field
-    "```json\n" + " \n" * 200_000 + "x",  # fence-shaped, whitespace-heavy, unterminated
-    '{"S1": "\\ud800\\udfff\\ud800", "S2": "\\u0000", "S3": "x"}',  # escaped lone surrogates and NUL
-    '{"S1": "a", "S1": "b", "S2": "c", "S3": "d"}',  # duplicate keys
-    "NaN", "-Infinity", "1e999999", '"' + "\\" * 10_001 + '"',
-])
-def test_adversarial_answers_are_rejected_or_kept_quickly(text):
+@pytest.mark.parametrize("text", ADVERSARIAL_ANSWERS)
+def test_adversarial_answers_are_rejected_or_kept(text):
     for task_type in TaskType:
         _parse_bounded(task_type, text, "en")
 

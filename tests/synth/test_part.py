@@ -59,12 +59,15 @@ def test_a_manifest_save_cancelled_mid_write_never_lands_after_a_newer_one(tmp_p
     from tasks.synth.run import ManifestWriter
 
     store = open_store(f"file://{tmp_path}")
-    slow, write_json = threading.Event(), store.write_json
+    slow, landed, write_json = threading.Event(), threading.Event(), store.write_json
 
     def slow_write(path, data):  # the first write hangs, as through a store outage
         if not slow.is_set():
             slow.set()
             time.sleep(0.5)
+            write_json(path, data)
+            landed.set()
+            return
         write_json(path, data)
 
     store.write_json = slow_write
@@ -86,5 +89,5 @@ def test_a_manifest_save_cancelled_mid_write_never_lands_after_a_newer_one(tmp_p
         await writer.save()
 
     asyncio.run(go())
-    time.sleep(0.7)  # had the old write gone on in its thread, it would land now
-    assert load_manifest(store, "r1").shards["sts/en"].parts[0].attempts == 2
+    assert landed.wait(timeout=60)  # the old write has landed, whenever its thread got to it ...
+    assert load_manifest(store, "r1").shards["sts/en"].parts[0].attempts == 2  # ... and the newer one after it
