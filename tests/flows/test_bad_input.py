@@ -39,6 +39,7 @@ CASES = [
     (SYNTH + ["--max-retries", "-1"], "--max-retries -1: Input should be greater than or equal to 0"),
     (SYNTH + ["--budget-tokens", "0"], "--budget-tokens 0: Input should be greater than or equal to 1"),
     (SYNTH + ["--budget-usd", "-1"], "--budget-usd -1.0: Input should be greater than 0"),
+    (SYNTH + ["--budget-usd", "0.0001"], "--budget-usd 0.0001 needs the model's prices"),  # was: $0 a request, 89 calls
     (SYNTH + ["--price-input", "-0.1"], "--price-input -0.1: Input should be greater than or equal to 0"),
     (SYNTH + ["--rpm", "0"], "--rpm 0.0: Input should be greater than 0"),
     (SYNTH + ["--tpm", "-5"], "--tpm -5.0: Input should be greater than 0"),
