@@ -38,7 +38,6 @@ import functools
 import gettext
 import random
 import re
-import unicodedata
 from pathlib import Path
 
 from tasks.language.languages import language_script

@@ -14,12 +14,6 @@ from tasks.train.schedule import LRSchedule
 from tests.support.runs import training_run
 
 
-def _run(tmp_path, run_id: str, n: int, negative: bool = True) -> str:
-    """A committed run of ``n`` rows whose documents are distinct within and across runs (also used by
-    tests/train/test_train_cli.py)."""
-    return training_run(tmp_path, run_id, n, negative)
-
-
 def test_run_urls_split_into_store_and_run_id():
     assert split_run_url("s3://b/prefix/runs/r1") == ("s3://b/prefix", "r1")
     assert split_run_url("file:///data/runs/r1/data/") == ("file:///data", "r1")
@@ -28,13 +22,13 @@ def test_run_urls_split_into_store_and_run_id():
 
 
 def test_queries_get_the_instruction_and_documents_stay_bare(tmp_path):
-    [pair, *_] = load_pairs([_run(tmp_path, "r1", 3)])
+    [pair, *_] = load_pairs([training_run(tmp_path, "r1", 3)])
     assert pair == Pair("Instruct: Find answers.\nQuery: q0", "r1-p0", "r1-n0", task_type="sts")
     assert Pair("q", "p", None).task_type is None  # three-field construction still works
 
 
 def test_mixing_follows_the_weights(tmp_path):
-    a, b = _run(tmp_path, "a", 10), _run(tmp_path, "b", 10)
+    a, b = training_run(tmp_path, "a", 10), training_run(tmp_path, "b", 10)
     pairs = load_pairs([a, b], weights=[3, 1], seed=0)
     assert len(pairs) == 20
     assert sum(p.positive.startswith("a-") for p in pairs) == 15  # 15 of run a's 10 rows: with replacement
@@ -82,7 +76,7 @@ def _assert_no_false_negatives(batch: list[Pair]) -> None:
 
 def test_mixing_with_replacement_never_puts_a_copy_in_the_same_batch(tmp_path):
     # Given run a weighted 3:1, so its 10 rows are drawn 15 times (copies of the same pair) ...
-    pairs = load_pairs([_run(tmp_path, "a", 10), _run(tmp_path, "b", 10)], weights=[3, 1], seed=0)
+    pairs = load_pairs([training_run(tmp_path, "a", 10), training_run(tmp_path, "b", 10)], weights=[3, 1], seed=0)
     assert len(set(pairs)) < len(pairs)
     # ... when 200 batches are cut from them, then no batch holds a query or a document twice.
     schedule = batch_schedule(pairs, batch_size=4, steps=200, seed=0)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.train.test_data import _run
+from tests.support.runs import training_run
 
 SYNTHEMBED = str(Path(sys.executable).parent / "synthembed")
 
@@ -21,7 +21,7 @@ SYNTHEMBED = str(Path(sys.executable).parent / "synthembed")
     ({"--batch-size": "6", "--num-workers": "4"}, "divide evenly"),
 ])
 def test_bad_training_input_fails_fast_without_starting_ray(change, message, tmp_path):
-    args = {"--data": _run(tmp_path, "r1", 10), "--base-model": "smollm2-135m", "--out": f"file://{tmp_path}/out",
+    args = {"--data": training_run(tmp_path, "r1", 10), "--base-model": "smollm2-135m", "--out": f"file://{tmp_path}/out",
             "--batch-size": "4", **change}
     result = subprocess.run([SYNTHEMBED, "train", *[x for kv in args.items() for x in kv]],
                             capture_output=True, text=True, timeout=120)
