@@ -17,6 +17,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from tasks.common.progress import Progress
+from tasks.common.report import markdown_table
+from tasks.common.settings import Settings
 from tasks.evaluate.card import record_evaluation
 from tasks.evaluate.config import EvalConfig
 from tasks.evaluate.models import ModelSpec, ModelSpecError, load_encoder, parse_model, with_local_copies
@@ -24,9 +27,6 @@ from tasks.evaluate.passkey import load_with_rope_theta, model_encoder, run_pass
 from tasks.evaluate.plots import passkey_png, scores_png
 from tasks.evaluate.preflight import check_evaluation
 from tasks.evaluate.suite import main_scores, run_tasks, save_results, select_tasks
-from tasks.common.progress import Progress
-from tasks.common.report import markdown_table
-from tasks.common.settings import Settings
 from tasks.storage.store import open_store
 
 

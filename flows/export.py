@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from tasks.common.hub import HubUnavailable, check_repo_id, push_folder
+from tasks.common.progress import Progress
 from tasks.export.card import render_card
 from tasks.export.dataset import check_out_dir, open_run, staged_folder, write_config
-from tasks.common.hub import HubUnavailable, check_repo_id, push_folder
 from tasks.export.plots import write_charts
-from tasks.runs.profile import profile_rows
-from tasks.common.progress import Progress
-from tasks.storage.store import open_store
 from tasks.runs.manifest import check_run_id
+from tasks.runs.profile import profile_rows
+from tasks.storage.store import open_store
 
 log = logging.getLogger("synthembed.export")
 

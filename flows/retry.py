@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from prefect import flow, get_run_logger
 
-from tasks.runs.manifest import find_run
 from flows.synthesize import open_checked_store, synthesize
+from tasks.runs.manifest import find_run
 from tasks.storage.store import Store
 from tasks.synth.config import DEFAULT_STORE, SynthesisConfig
 from tasks.synth.run import retry_plan

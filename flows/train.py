@@ -9,9 +9,10 @@ The flow run is named after its output folder: ``train-m1`` here, ``train-{run_i
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, task
-from prefect.runtime import flow_run
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
 
+from tasks.common.plots import loss_curve_png
 from tasks.common.progress import Progress
 from tasks.common.report import format_table
 from tasks.storage.store import open_store
@@ -19,7 +20,6 @@ from tasks.train.base_model import resolve_base_model
 from tasks.train.card import write_model_card
 from tasks.train.config import TrainConfig
 from tasks.train.launch import launch
-from tasks.common.plots import loss_curve_png
 from tasks.train.preflight import check_training_inputs
 
 

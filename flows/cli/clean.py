@@ -12,17 +12,17 @@ import argparse
 import asyncio
 import subprocess
 
+from flows.clean import clean
 from flows.cli.error_lines import EXIT_OK, bad_input
 from flows.cli.options import add_filter_options, add_run_options, filter_settings
-from flows.clean import clean
-from tasks.runs.manifest import find_run
 from tasks.clean.filters import check_evaluation_sources
 from tasks.clean.settings import CleanSettings
 from tasks.common.report import format_table
 from tasks.common.settings import Settings
+from tasks.runs.manifest import find_run
+from tasks.runs.tables import filter_table
 from tasks.storage.lease import LeaseHeld, LeaseLost
 from tasks.storage.store import StoreError, open_store
-from tasks.runs.tables import filter_table
 
 
 def add_clean_parser(sub: argparse._SubParsersAction, settings: Settings) -> None:

@@ -17,11 +17,10 @@ import sys
 
 from pydantic import ValidationError
 
-from tasks.runs.manifest import RunNotFound
 from tasks.clean.filters import EvaluationSourceMissing
 from tasks.common.secrets import SecretUnavailable
 from tasks.llm.client import LLMUnavailable
-from tasks.runs.manifest import ParameterMismatch
+from tasks.runs.manifest import ParameterMismatch, RunNotFound
 from tasks.storage.lease import LeaseHeld
 from tasks.storage.store import StoreError
 

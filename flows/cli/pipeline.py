@@ -20,8 +20,14 @@ import sys
 from flows.cli.error_lines import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, USER_ERRORS, bad_input, print_error
 from flows.cli.evaluate import EvaluationDefaults, add_evaluation_options, evaluation_config
 from flows.cli.options import check_llm_endpoint
-from flows.cli.synthesize import (add_synthesis_options, check_existing_run, command_line, preflight, print_plan,
-                                  synthesis_config)
+from flows.cli.synthesize import (
+    add_synthesis_options,
+    check_existing_run,
+    command_line,
+    preflight,
+    print_plan,
+    synthesis_config,
+)
 from flows.cli.train import TrainingDefaults, add_training_options, training_config
 from tasks.common.report import format_table
 from tasks.common.settings import Settings

@@ -16,10 +16,10 @@ from flows.cli.options import add_run_options
 from tasks.common.report import format_table
 from tasks.common.settings import Settings
 from tasks.runs.manifest import Manifest, RunNotFound, check_run_id, find_run, load_manifest
+from tasks.runs.tables import filter_table, task_type_table
 from tasks.storage.lease import RunLease, unlock
 from tasks.storage.store import open_store
 from tasks.synth.config import SynthesisConfig
-from tasks.runs.tables import filter_table, task_type_table
 from tasks.synth.summary import shard_table
 
 

@@ -24,8 +24,14 @@ import sys
 from contextlib import contextmanager, nullcontext
 
 from flows.cli.error_lines import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOW_YIELD, EXIT_OK, USER_ERRORS, bad_input
-from flows.cli.options import (add_budget_options, add_filter_options, add_llm_endpoint_options, add_run_options,
-                               check_llm_endpoint, filter_settings)
+from flows.cli.options import (
+    add_budget_options,
+    add_filter_options,
+    add_llm_endpoint_options,
+    add_run_options,
+    check_llm_endpoint,
+    filter_settings,
+)
 from flows.cli.status import print_run_tables
 from tasks.clean.filters import check_evaluation_sources
 from tasks.common.report import format_table

@@ -15,18 +15,9 @@ a new ``{run}/filters/{name}-{timestamp}.parquet`` and records itself in the man
 
 from __future__ import annotations
 
-import io
-import secrets
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
-import polars as pl
-from pydantic import BaseModel, Field
-
-from tasks.clean.eval_texts import evaluation_texts
 from tasks.clean.settings import CleanSettings
 from tasks.runs.manifest import FilterEntry, Manifest
 from tasks.runs.schema import TRIPLE_COLUMNS

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.common.cache import cache_root
 from tasks.clean.decontaminate import EvalIndex, _Table, build_index
 from tasks.clean.eval_texts import evaluation_texts
+from tasks.common.cache import cache_root
 
 CACHE_VERSION = 1  # bump when build_index or the sources' loaders change what they index
 

@@ -20,7 +20,6 @@ A model is named by one string (``synthembed evaluate --model A,B``):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal

@@ -20,19 +20,14 @@ no server option whose name looks like a credential), and no store URL or local 
 
 from __future__ import annotations
 
-import json
-import re
-
-from pydantic import BaseModel
-
 from tasks.common.cards import SECRET_NAME, yaml_string
+from tasks.common.report import markdown_table
 from tasks.export.dataset import EXPORT_COLUMNS, EXPORT_ONLY_COLUMNS, config_glob
+from tasks.language.languages import LANGUAGES
+from tasks.runs.manifest import Manifest, ShardStatus
 from tasks.runs.profile import TOP_TASKS, Profile, count_table
 from tasks.runs.schema import ROW_COLUMNS, TASK_COLUMNS
 from tasks.runs.tables import filter_table, task_type_table
-from tasks.common.report import markdown_table
-from tasks.runs.manifest import Manifest, ShardStatus
-from tasks.language.languages import LANGUAGES
 
 DEFAULT_CONFIG = "all"
 TASK_CATEGORIES = ("sentence-similarity", "text-retrieval")

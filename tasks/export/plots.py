@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.runs.profile import TOP_TASKS, Profile
 from tasks.common.plots import figure_png, plt
+from tasks.runs.profile import TOP_TASKS, Profile
 
 
 def languages_png(profile: Profile) -> bytes:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from tasks.storage.store import Store
 from tasks.llm.client import LLMClient, LLMSettings
 from tasks.llm.requests import ChatRequest, Completion
+from tasks.storage.store import Store
 
 
 class LLMBackend(Protocol):

@@ -26,9 +26,9 @@ import time
 
 import openai
 
-from tasks.storage.store import Store
 from tasks.llm.client import LLMCallFailed, LLMSettings, LLMUnavailable, SendingStopped, check_server
 from tasks.llm.requests import ChatRequest, Completion
+from tasks.storage.store import Store
 
 log = logging.getLogger(__name__)
 FINAL = {"completed", "failed", "expired", "cancelled"}

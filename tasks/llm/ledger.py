@@ -41,8 +41,8 @@ from dataclasses import asdict
 
 from fsspec.implementations.local import LocalFileSystem
 
-from tasks.storage.store import Store
 from tasks.llm.requests import Completion
+from tasks.storage.store import Store
 
 log = logging.getLogger(__name__)
 

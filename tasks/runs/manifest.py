@@ -15,8 +15,8 @@ ledger, without paying again. A shard is complete when all its parts are.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 import re
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from enum import Enum
 

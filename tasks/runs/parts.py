@@ -22,6 +22,7 @@ from tasks.runs.schema import ROW_SCHEMA
 from tasks.runs.verdicts import dropped_ids
 from tasks.storage.store import Store
 
+
 def part_file(run_root: str, task_type: str, language: str, index: int) -> str:
     return f"{run_root}/data/task_type={task_type}/language={language}/part-{index:05d}.parquet"
 

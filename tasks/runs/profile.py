@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import polars as pl
 
 from tasks.language.languages import LANGUAGES
-
 from tasks.runs.schema import TaskType
 
 ORDER = {t.value: i for i, t in enumerate(TaskType)}  # retrieval, classification, ..., bitext

@@ -18,8 +18,8 @@ import hashlib
 import json
 import logging
 import os
-import time
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -18,13 +18,13 @@ from datetime import datetime, timezone
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from tasks.clean.settings import CleanSettings
-from tasks.runs.manifest import RUN_ID_PATTERN, PartEntry, ShardEntry, shard_key
-from tasks.storage.store import StoreError, check_store_url
-from tasks.synth.check_settings import ExampleChecks
 from tasks.language.languages import LANGUAGES, default_weights, parse_languages
 from tasks.llm.client import LLMSettings
-from tasks.synth.sampling import part_seed, shard_seed
+from tasks.runs.manifest import RUN_ID_PATTERN, PartEntry, ShardEntry, shard_key
 from tasks.runs.schema import TaskType
+from tasks.storage.store import StoreError, check_store_url
+from tasks.synth.check_settings import ExampleChecks
+from tasks.synth.sampling import part_seed, shard_seed
 from tasks.synth.templates import template_set_id
 
 DEFAULT_STORE = "file://./data"

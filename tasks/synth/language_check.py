@@ -20,8 +20,8 @@ tasks.synth.rejects.Rejected: wrong_script: 0% of letters are Thai (expected th)
 from __future__ import annotations
 
 from tasks.language.languages import language_script
-from tasks.synth.rejects import Rejected, RejectReason
 from tasks.language.scripts import letter_counts
+from tasks.synth.rejects import Rejected, RejectReason
 
 MIN_SCRIPT_SHARE = 0.5  # of the letters not in Latin (Latin languages: of all letters)
 MIN_NATIVE_SHARE = 0.2  # of all letters, for non-Latin languages: some Latin is fine, all Latin is not

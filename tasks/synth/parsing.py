@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 import re
 
+from tasks.language.scripts import script_share, word_count
 from tasks.synth.check_settings import ExampleChecks
 from tasks.synth.language_check import check_language
 from tasks.synth.lengths import field_bounds
 from tasks.synth.rejects import Rejected, RejectReason
-from tasks.language.scripts import script_share, word_count
 from tasks.synth.task_types import TASK_SPECS, TaskType
 from tasks.synth.templates import placeholder_names
 

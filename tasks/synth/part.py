@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from tasks.llm.admission import AdmissionTicket
 from tasks.llm.budget import BudgetExhausted
 from tasks.llm.caller import LLMCaller
+from tasks.llm.client import LLMCallFailed, SendingStopped
+from tasks.llm.requests import Completion
 from tasks.synth.check_settings import ExampleChecks
 from tasks.synth.lengths import completion_tokens_needed
-from tasks.llm.client import LLMCallFailed, SendingStopped
 from tasks.synth.parsing import Rejected, RejectReason, parse_example, parse_task_list
-from tasks.llm.requests import ChatRequest, Completion
 from tasks.synth.sampling import ExampleRequest, brainstorm_templates, call_seed, pick_task, sample_examples
 from tasks.synth.task_types import TASK_SPECS, TaskType
 

@@ -18,6 +18,10 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from tasks.language.languages import default_weights
+from tasks.llm.admission import Admission, AdmissionTicket
+from tasks.llm.budget import Budget
+from tasks.llm.caller import LLMCaller
 from tasks.llm.ledger import RequestLedger
 from tasks.runs.manifest import (
     Manifest,
@@ -31,14 +35,10 @@ from tasks.runs.manifest import (
     utc_now,
 )
 from tasks.runs.parts import committed_ids, write_part
-from tasks.storage.store import Store
-from tasks.llm.admission import Admission, AdmissionTicket
-from tasks.llm.caller import LLMCaller
-from tasks.llm.budget import Budget
-from tasks.synth.config import SynthesisConfig, plan_shards
-from tasks.language.languages import default_weights
-from tasks.synth.part import PartResult, PartSpec, generate_part, ready_at_start
 from tasks.runs.schema import TaskType
+from tasks.storage.store import Store
+from tasks.synth.config import SynthesisConfig, plan_shards
+from tasks.synth.part import PartResult, PartSpec, generate_part, ready_at_start
 
 log = logging.getLogger(__name__)
 # No flag brings old prompt templates back: a run made by another synthembed version cannot resume.

@@ -16,8 +16,8 @@ import time
 from pydantic import BaseModel
 
 from tasks.runs.manifest import Manifest, ShardEntry, ShardStatus
+from tasks.runs.tables import filtered_by_shard, low_yield_shards, shard_yield
 from tasks.storage.store import Store
-from tasks.runs.tables import filter_table, filtered_by_shard, low_yield_shards, shard_yield, task_type_table  # noqa: F401
 from tasks.synth.config import SynthesisConfig
 
 

@@ -21,18 +21,15 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import statistics
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
-from urllib.parse import urlsplit, urlunsplit
 
 import polars as pl
 
 from tasks.common.cards import SECRET_NAME, public_url, yaml_string
-from tasks.runs.profile import Profile, count_table, profile_rows
 from tasks.common.report import markdown_table
-from tasks.storage.store import Store, open_store
+from tasks.runs.profile import Profile, count_table, profile_rows
+from tasks.storage.store import open_store
 from tasks.train.base_model import spec_kind
 from tasks.train.config import TrainConfig
 from tasks.train.data import read_run, split_run_url

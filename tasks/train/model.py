@@ -29,7 +29,6 @@ from transformers import AutoModel, PreTrainedModel
 from tasks.train.pooling import l2_normalize, last_token_pool
 from tasks.train.text import PaddingSide, tokenize_with_eos
 
-
 HALF_DTYPES = (torch.bfloat16, torch.float16)
 
 
