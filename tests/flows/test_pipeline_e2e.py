@@ -2,7 +2,7 @@
 llama.cpp server, Ray Train (SmolLM2-135M + LoRA), mteb, and a real Prefect server.
 
 Given the shared real synthesis run (tests/conftest.py::real_run), when the pipeline runs on it
-with the same run id, then synthesis keeps the complete shards, training exports a model, the
+with the same run id and the embedded server (as `make run`), then synthesis keeps the complete shards, training exports a model, the
 evaluation files mteb results for it next to its base and the baselines with a chart and the
 passkey curve, and Prefect records the parent flow with its three stages as subflows.
 """
@@ -18,14 +18,13 @@ from pathlib import Path
 import pytest
 from mteb import TaskResult
 
-from infra.services.llama import DEFAULT_N_CTX, PROMPT_ROOM_TOKENS
 from tasks.evaluate.suite import OFFLINE_TASKS
 from tests.support.synthembed_cli import E2E_LENGTHS
 
 pytestmark = pytest.mark.e2e
 
 
-def test_pipeline_synthesizes_trains_evaluates_and_is_recorded(real_run, llama, prefect_api, tmp_path):
+def test_pipeline_synthesizes_trains_evaluates_and_is_recorded(real_run, prefect_api, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterParentFlowRunId
 
@@ -33,8 +32,8 @@ def test_pipeline_synthesizes_trains_evaluates_and_is_recorded(real_run, llama, 
     out = f"file://{tmp_path}/pipeline-model"
     command = [str(Path(sys.executable).parent / "synthembed"), "pipeline", "--store", store_url, "--run-id", run_id,
                "--languages", "en,es", "--examples-per-shard", "2", *E2E_LENGTHS,
-               "--max-tokens", str(DEFAULT_N_CTX - PROMPT_ROOM_TOKENS),  # what the real run's embedded server allowed
-               "--llm-base-url", llama.base_url, "--llm-model", llama.model,
+               # no --llm-base-url: the pipeline starts the embedded server itself, as `make run` does, with the
+               # real run's generator settings (its server options are part of the run's identity)
                "--base-model", "smollm2-135m", "--out", out, "--steps", "3", "--train-batch-size", "8",
                "--mini-batch-size", "4", "--warmup-steps", "1", "--cpus-per-worker", "1",
                "--bible-samples", "30", "--bbc-per-label", "5", "--passkey", "--passkey-lengths", "64"]
