@@ -21,7 +21,7 @@ from tasks.train.grad_cache import grad_cache_step
 from tasks.train.info_nce import info_nce_loss
 from tasks.train.model import EmbeddingModel, apply_lora
 from tasks.train.text import tokenize_with_eos
-from tests.train.tiny import make_tokenizer, tiny_llama
+from tests.train.tiny import make_tokenizer, save_tiny_base, tiny_llama
 
 TEXTS = [f"text {i}: the quick brown fox " + "jumps over the lazy dog " * (i % 4) for i in range(12)]
 BF16_AUTOCAST = partial(torch.autocast, "cpu", dtype=torch.bfloat16)
@@ -137,9 +137,7 @@ def test_the_training_loop_hands_autocast_to_grad_cache_instead_of_wrapping_the_
         def finish(self, model, tokenizer, config) -> None:
             pass
 
-    tokenizer = make_tokenizer()
-    tiny_llama(len(tokenizer)).save_pretrained(tmp_path / "base")
-    tokenizer.save_pretrained(tmp_path / "base")
+    save_tiny_base(tmp_path / "base")
     calls, real = [], loop.grad_cache_step
 
     def recording(*args, **kwargs):

@@ -23,7 +23,7 @@ from tasks.train.preflight import check_training_inputs, latest_checkpoint_confi
 from tasks.train.resume import FREE_FIELDS, compare_configs
 from tasks.train.schedule import LRSchedule, extend_schedule
 from tests.support.runs import training_run
-from tests.train.tiny import make_tokenizer, tiny_llama
+from tests.train.tiny import save_tiny_base, tiny_llama
 
 BASE = TrainConfig(data=["file:///d/runs/r1"], base_model="smollm2-135m", out="file:///o", steps=6)
 # Fields that change what is trained: they must never become free (one not yet in TrainConfig is skipped).
@@ -349,10 +349,7 @@ def test_an_interrupted_and_resumed_run_ends_with_the_weights_of_an_uninterrupte
     from tasks.train import loop
 
     # Given a tiny model folder, a synthesis run, and a config whose LoRA dropout draws random numbers,
-    tokenizer = make_tokenizer()
-    base = tmp_path / "base"
-    tiny_llama(len(tokenizer)).save_pretrained(base)
-    tokenizer.save_pretrained(base)
+    base = save_tiny_base(tmp_path / "base")
     config = TrainConfig(data=[training_run(tmp_path)], base_model=str(base), out=f"file://{tmp_path}/straight",
                          batch_size=4, mini_batch_size=2, steps=3, warmup_steps=1, learning_rate=1e-2, max_length=32,
                          lora_rank=4, lora_alpha=8, lora_dropout=0.1, checkpoint_every=1, max_failures=1)

@@ -23,7 +23,7 @@ from tasks.train.config import TrainConfig
 from tasks.train.data import Pair
 from tasks.train.session import ProcessGroupSession
 from tasks.train.standalone import read_pairs, write_pairs
-from tests.train.tiny import make_tokenizer, tiny_llama
+from tests.train.tiny import save_tiny_base
 
 WORLD_SIZE = 2
 PAIRS = [Pair(f"Instruct: Find the passage.\nQuery: question {i}", f"passage {i} " * (2 + i % 5), f"other {i}")
@@ -84,9 +84,7 @@ def _worker(rank: int, port: int, tmp: str) -> None:
 @pytest.fixture(scope="module")
 def base_and_pairs(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("standalone")
-    tokenizer = make_tokenizer()
-    tiny_llama(len(tokenizer)).save_pretrained(tmp / "base")
-    tokenizer.save_pretrained(tmp / "base")
+    save_tiny_base(tmp / "base")
     write_pairs(PAIRS, tmp / "pairs.jsonl")
     return tmp
 

@@ -18,7 +18,7 @@ import pytest
 from tasks.train.config import TrainConfig
 from tests.support.runs import training_run
 from tests.support.train_log import logged_steps
-from tests.train.tiny import make_tokenizer, tiny_llama
+from tests.train.tiny import save_tiny_base
 
 
 def _killed_once(config: dict) -> None:
@@ -59,10 +59,7 @@ def test_a_lost_worker_process_is_replaced_and_resumes_from_the_last_checkpoint(
     from tasks.train import launch as launcher
     from tasks.train import loop
 
-    tokenizer = make_tokenizer()
-    base = tmp_path / "base"
-    tiny_llama(len(tokenizer)).save_pretrained(base)
-    tokenizer.save_pretrained(base)
+    base = save_tiny_base(tmp_path / "base")
     config = TrainConfig(data=[training_run(tmp_path)], base_model=str(base), out=f"file://{tmp_path}/out",
                          batch_size=4, mini_batch_size=2, steps=3, warmup_steps=1, learning_rate=1e-2, max_length=32,
                          lora_rank=4, lora_alpha=8, checkpoint_every=1, max_failures=1)

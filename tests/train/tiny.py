@@ -6,6 +6,8 @@ BPE, which, like SmolLM2's, appends no EOS), the model is built from a config.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
 EOS, PAD, BOS = "<|endoftext|>", "<pad>", "<s>"
@@ -47,3 +49,11 @@ def tiny_llama(vocab_size: int, dropout: float = 0.0):
                          num_key_value_heads=2, vocab_size=vocab_size, attention_dropout=dropout)
     torch.manual_seed(0)
     return AutoModel.from_config(config)
+
+
+def save_tiny_base(folder: Path) -> Path:
+    """A tiny Llama and its tokenizer saved as a base-model folder (what ``--base-model`` takes)."""
+    tokenizer = make_tokenizer()
+    tiny_llama(len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
