@@ -1,6 +1,12 @@
 """``synthembed train``: fine-tune a decoder LLM into an embedding model on synthesis runs (the ``train`` flow).
 
     synthembed train --data file://./data/runs/RUN_ID --base-model smollm2-135m --out file://./models/m1
+    synthembed train --data file://./data/runs/RUN_ID,./labelled/ --data-weights 3,1 --epochs 2 \
+        --early-stop-patience 3 --base-model smollm2-135m --out file://./models/m2
+
+Labelled sets (Parquet, a ``datasets`` folder, ``hf://OWNER/NAME``) in sentence-transformers' columns
+mix in beside runs; their rows overlapping the offline evaluation suite are left out first
+(``--labelled-overlap``, :func:`flows.train.exclude_labelled_overlap`).
 
 The training flags that ``pipeline`` takes too are declared once here (:func:`add_training_options`),
 with each command's defaults. Exit codes: 0 trained (and pushed), 1 trained but the push to the hub
@@ -17,7 +23,7 @@ from flows.cli.error_lines import EXIT_FAILED, EXIT_OK, USER_ERRORS, bad_input, 
 from flows.cli.options import csv
 from tasks.common.report import format_table
 from tasks.common.settings import Settings
-from tasks.train.config import ATTENTION_IMPLEMENTATIONS, TrainConfig
+from tasks.train.config import ATTENTION_IMPLEMENTATIONS, LABELLED_INSTRUCTION, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ def add_training_options(p: argparse.ArgumentParser | argparse._ArgumentGroup, d
     p.add_argument("--mini-batch-tokens", type=int, help="and at most this many padded tokens per forward pass "
                    "(rows x the longest row; texts are sorted by length first; default: rows only)")
     p.add_argument("--steps", type=int, default=defaults.steps, help="optimizer steps (default: %(default)s)")
+    p.add_argument("--epochs", type=float, help="instead of --steps (overrides it): passes over the training rows, "
+                   "steps = ceil(EPOCHS x rows / batch size)")
     p.add_argument("--learning-rate", type=float, default=defaults.learning_rate,
                    help="peak learning rate (default: %(default)s)")
     p.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps,
@@ -60,6 +68,15 @@ def add_training_options(p: argparse.ArgumentParser | argparse._ArgumentGroup, d
     p.add_argument("--false-negative-margin", type=float,
                    help="mask a negative scoring above cos(query, positive) - MARGIN, by the model's own "
                    "scores (e.g. 0.05; default: off)")
+    p.add_argument("--negatives-per-query", type=int, default=1, metavar="K",
+                   help="hard negatives per query: the row's own, then mined ones (default: %(default)s)")
+    p.add_argument("--holdout-fraction", type=float, metavar="F",
+                   help="rows never trained on, for the held-out loss (default: 0.1 from 20 rows on, else 0)")
+    p.add_argument("--eval-every", type=int, metavar="N",
+                   help="steps between held-out evaluations (default: about 20 per run)")
+    p.add_argument("--early-stop-patience", type=int, metavar="P",
+                   help="stop when the held-out loss has not improved for P evaluations; the best weights are "
+                   "exported (default: off, the last are)")
     p.add_argument("--same-task-type-batches", action="store_true",
                    help="draw every batch from one synthesis task type")
     p.add_argument("--gradient-checkpointing", action="store_true")
@@ -89,17 +106,29 @@ def training_config(args: argparse.Namespace, **command) -> TrainConfig:
         "same_task_type_batches": args.same_task_type_batches, "gradient_checkpointing": args.gradient_checkpointing,
         "num_workers": args.num_workers, "use_gpu": args.use_gpu, "attn_implementation": args.attn_implementation,
         "cpus_per_worker": args.cpus_per_worker, "checkpoint_every": args.checkpoint_every,
-        "extend_steps": args.extend_steps, **command})
+        "extend_steps": args.extend_steps, "epochs": args.epochs, "negatives_per_query": args.negatives_per_query,
+        "holdout_fraction": args.holdout_fraction, "eval_every": args.eval_every,
+        "early_stop_patience": args.early_stop_patience, **command})
 
 
 def _weights(text: str | None) -> list[float] | None:
-    return [float(w) for w in text.split(",")] if text else None
+    try:
+        return [float(w) for w in text.split(",")] if text else None
+    except ValueError:
+        raise ValueError(f"--data-weights {text!r}: give one number per --data source, comma-separated") from None
 
 
 def add_train_parser(sub: argparse._SubParsersAction, settings: Settings) -> None:
     p = sub.add_parser("train", help="fine-tune a decoder LLM into an embedding model (Ray Train)")
-    p.add_argument("--data", required=True, help="synthesis run URL(s), comma-separated: {store}/runs/{run_id}")
-    p.add_argument("--data-weights", help="mixing weight per --data URL, comma-separated")
+    p.add_argument("--data", required=True, help="comma-separated sources: synthesis runs ({store}/runs/{run_id}) and "
+                   "labelled sets in sentence-transformers' columns (anchor|query, positive, negative|negative_1..n): "
+                   "a Parquet file or folder, a datasets save_to_disk folder, or hf://OWNER/NAME[@SPLIT]")
+    p.add_argument("--data-weights", help="mixing weight per --data source, comma-separated (default: by rows)")
+    p.add_argument("--labelled-instruction", default=LABELLED_INSTRUCTION,
+                   help="the instruction labelled rows' queries get (default: %(default)r)")
+    p.add_argument("--labelled-overlap", choices=("drop", "off"), default="drop",
+                   help="labelled rows sharing a passage with the offline evaluation suite: drop them (default), or "
+                   "do not check")
     p.add_argument("--out", required=True, help="store URL for checkpoints and the model, e.g. file://./models/m1")
     add_training_options(p, TrainingDefaults())
     p.add_argument("--seed", type=int, default=0)
@@ -112,19 +141,25 @@ def add_train_parser(sub: argparse._SubParsersAction, settings: Settings) -> Non
 def train_command(args: argparse.Namespace) -> int:
     from tasks.common.hub import HubUnavailable, check_repo_id
     from tasks.train.preflight import check_training_inputs  # looked up now: tests replace it
+    from tasks.train.sources import source_kind
 
     try:
         repo_id = check_repo_id(args.push_to_hub) if args.push_to_hub else None
         config = training_config(args, data=csv(args.data), out=args.out, seed=args.seed,
-                                 data_weights=_weights(args.data_weights))
+                                 data_weights=_weights(args.data_weights), labelled_instruction=args.labelled_instruction)
+        if args.labelled_overlap == "drop" and any(source_kind(url) != "run" for url in config.data):
+            from flows.train import exclude_labelled_overlap  # imports Prefect: only when there is labelled data
+
+            exclude_labelled_overlap(config)
         pairs = check_training_inputs(config, resume=args.resume)  # before Ray or a model starts
     except (ValueError, *USER_ERRORS) as exc:
         return bad_input(exc)
-    print(f"{pairs} training pairs from {len(config.data)} run(s)", file=sys.stderr)
+    print(f"{pairs} training pairs from {len(config.data)} source(s), {config.steps} steps", file=sys.stderr)
     from flows.train import train  # imports Prefect and Ray: after the checks
 
     summary = train(config, resume=args.resume, ray_address=args.ray_address, pairs=pairs)
-    print(format_table([{"first_loss": summary["first_loss"], "last_loss": summary["last_loss"]}]))
+    print(format_table([{k: summary.get(k) for k in ("first_loss", "last_loss", "steps_trained", "best_heldout_loss",
+                                                      "best_heldout_step", "best_heldout_accuracy") if k in summary}]))
     for key in ("model", "card", "adapter", "loss_plot", "checkpoint"):
         print(f"{key + ':':11} {summary[key]}")
     if repo_id:  # after the model and its card are stored: a failed push leaves them as they are

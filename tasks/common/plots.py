@@ -16,10 +16,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def loss_curve_png(history: list[dict], title: str = "training loss") -> bytes:
-    """Loss per step, with the learning rate on a second axis when present."""
+    """Loss per step, the held-out loss where it was measured, and the learning rate on a second axis when present."""
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
     steps = [m["step"] for m in history]
     ax.plot(steps, [m["loss"] for m in history], marker="o", markersize=3, label="InfoNCE loss")
+    if evaluated := [m for m in history if "heldout_loss" in m]:
+        ax.plot([m["step"] for m in evaluated], [m["heldout_loss"] for m in evaluated], marker="s", markersize=3,
+                color="tab:red", label="held-out loss")
+        ax.legend(loc="upper right", fontsize="small")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(title)

@@ -29,10 +29,12 @@ import polars as pl
 from tasks.common.cards import SECRET_NAME, public_url, yaml_string
 from tasks.common.report import markdown_table
 from tasks.runs.profile import Profile, count_table, profile_rows
+from tasks.runs.schema import ROW_SCHEMA
 from tasks.storage.store import open_store
 from tasks.train.base_model import spec_kind
 from tasks.train.config import TrainConfig
 from tasks.train.data import read_run, split_run_url
+from tasks.train.sources import read_labelled, source_kind
 from tasks.train.text import format_query
 
 CARD_FILE = "README.md"
@@ -67,11 +69,17 @@ class TrainingData:
 
 
 def read_training_data(urls: list[str], weights: list[float] | None = None) -> TrainingData:
-    """The rows of each run as training reads them (:func:`tasks.train.data.read_run`: committed, filtered)."""
-    frames = [read_run(url) for url in urls]
-    runs = [{"run": f"`{split_run_url(url)[1]}`", "url": f"`{public_url(url)}`", "rows": frame.height,
-             "weight": weights[i] if weights else "all rows"} for i, (url, frame) in enumerate(zip(urls, frames))]
-    return TrainingData(runs, profile_rows(pl.concat(frames, how="vertical_relaxed").lazy()))
+    """The rows of each source as training reads them (:func:`tasks.train.data.read_run`: committed, filtered;
+    labelled sets: :func:`tasks.train.sources.read_labelled`); the profile is of the synthesis runs' rows."""
+    runs, frames = [], []
+    for i, url in enumerate(urls):
+        synthetic = source_kind(url) == "run"
+        frame = read_run(url) if synthetic else read_labelled(url)
+        frames += [frame] if synthetic else []
+        runs.append({"run": f"`{split_run_url(url)[1]}`" if synthetic else "labelled", "url": f"`{public_url(url)}`",
+                     "rows": frame.height, "weight": weights[i] if weights else "all rows"})
+    rows = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame(schema=ROW_SCHEMA)
+    return TrainingData(runs, profile_rows(rows.lazy()))
 
 
 def hyperparameter_rows(config: TrainConfig) -> list[dict]:
@@ -83,6 +91,8 @@ def hyperparameter_rows(config: TrainConfig) -> list[dict]:
             value = ", ".join(public_url(url) for url in value)
         elif field.name == "out":
             value = public_url(value)
+        elif field.name == "excluded_rows":  # row keys: how many says what matters
+            value = f"{len(value)} labelled row(s) overlapping evaluation data"
         elif field.name == "extra":
             value = json.dumps({k: v for k, v in value.items() if not SECRET_NAME.search(str(k))}, default=str)
         rows.append({"setting": f"`{field.name}`", "value": f"`{_cell(value)}`"})
@@ -99,11 +109,16 @@ def training_summary(history: list[dict]) -> dict:
     if not history:
         return {}
     median = {k: statistics.median(m[k] for m in history) for k in ("tokens_per_s", "examples_per_s", "seconds_per_step")}
-    return {"steps": f"{history[0]['step']}-{history[-1]['step']}", "first_loss": round(history[0]["loss"], 4),
-            "last_loss": round(history[-1]["loss"], 4), "lowest_loss": round(min(m["loss"] for m in history), 4),
-            "tokens_per_s": round(median["tokens_per_s"], 1), "examples_per_s": round(median["examples_per_s"], 2),
-            "s_per_step": round(median["seconds_per_step"], 2),
-            "minutes": round(sum(m["seconds_per_step"] for m in history) / 60, 1)}
+    summary = {"steps": f"{history[0]['step']}-{history[-1]['step']}", "first_loss": round(history[0]["loss"], 4),
+               "last_loss": round(history[-1]["loss"], 4), "lowest_loss": round(min(m["loss"] for m in history), 4),
+               "tokens_per_s": round(median["tokens_per_s"], 1), "examples_per_s": round(median["examples_per_s"], 2),
+               "s_per_step": round(median["seconds_per_step"], 2),
+               "minutes": round(sum(m["seconds_per_step"] for m in history) / 60, 1)}
+    if evaluated := [m for m in history if "heldout_loss" in m]:  # rows never trained on (tasks/train/heldout.py)
+        best = min(evaluated, key=lambda m: m["heldout_loss"])
+        summary |= {"best_heldout_loss": round(best["heldout_loss"], 4), "best_heldout_step": best["step"],
+                    "best_heldout_top1": round(best["heldout_accuracy"], 4)}
+    return summary
 
 
 def render_model_card(config: TrainConfig, data: TrainingData, history: list[dict], loss_image: str | None = LOSS_IMAGE) -> str:
@@ -173,10 +188,11 @@ def _data(config: TrainConfig, data: TrainingData) -> str:
     profile, seen = data.profile, config.steps * config.batch_size
     return "\n\n".join([
         "## Training data",
-        (f"Committed rows of {len(data.runs)} synthesis run(s), without the rows their drop filters (near-duplicates, "
-         "evaluation overlap) remove. Queries were given `Instruct: {task}\\nQuery: ` with each row's own task "
-         "definition; positives and hard negatives stayed bare. Batches never mix rows with and without a hard "
-         f"negative. {config.steps} steps × {config.batch_size} pairs = {seen} pairs seen "
+        (f"Committed rows of {len(data.runs)} source(s): synthesis runs without the rows their drop filters "
+         "(near-duplicates, evaluation overlap, meaning) remove, and labelled sets without rows overlapping evaluation "
+         "data. Queries were given `Instruct: {task}\\nQuery: ` with each row's own task "
+         "definition; positives and hard negatives stayed bare. Batches never mix rows with different numbers of hard "
+         f"negatives (at most {config.negatives_per_query} per query). {config.steps} steps × {config.batch_size} pairs = {seen} pairs seen "
          f"(≈ {seen / max(profile.rows, 1):.1f} passes over the rows)."),
         markdown_table(data.runs),
         ("Rows per language and task type (bitext rows count under their shard's language; the other side is in "
@@ -191,7 +207,8 @@ def _training(config: TrainConfig, history: list[dict], loss_image: str | None) 
               "decay. The configuration (also in `synthembed_train_config.json`):"),
              markdown_table(hyperparameter_rows(config)), "### Loss"]
     if loss_image:
-        parts.append(f"![training loss]({loss_image})\n\n[{loss_image}]({loss_image}): loss per step, learning rate dashed.")
+        parts.append(f"![training loss]({loss_image})\n\n[{loss_image}]({loss_image}): loss per step, held-out loss "
+                     "(rows never trained on) where measured, learning rate dashed.")
     parts.append(markdown_table([summary]) + "\n\nThroughput is the median over steps (tokens/s counts query and "
                  "document tokens of the whole batch, all workers)." if summary else "No step metrics were recorded.")
     return "\n\n".join(parts)

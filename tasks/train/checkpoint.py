@@ -37,6 +37,15 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return model.state_dict()
 
 
+def set_trainable_state(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Put back weights :func:`trainable_state` took."""
+    backbone = getattr(model, "backbone", model)
+    if isinstance(backbone, PeftModel):
+        set_peft_model_state_dict(backbone, state)
+    else:
+        model.load_state_dict(state)
+
+
 def random_state() -> dict:
     """This process's random generators: torch CPU, the current CUDA device (if any), Python's ``random``.
 
@@ -75,11 +84,7 @@ def load_state(folder: str | Path, model, optimizer=None, scheduler=None) -> int
     one from :func:`stored_schedule` rather than trust an old ``LambdaLR`` state.
     """
     state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
-    backbone = getattr(model, "backbone", model)
-    if isinstance(backbone, PeftModel):
-        set_peft_model_state_dict(backbone, state["model"])
-    else:
-        model.load_state_dict(state["model"])
+    set_trainable_state(model, state["model"])
     if optimizer is not None:
         optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None:

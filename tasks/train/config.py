@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from tasks.storage.store import absolute_url
 
 ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2", "flash_attention_3")
+# The instruction labelled rows' queries get (they come without a task definition): a generic retrieval one.
+LABELLED_INSTRUCTION = "Given a query, retrieve relevant passages that answer the query"
 
 
 @dataclass
@@ -29,10 +31,22 @@ class TrainConfig:
     (GradCache: memory follows it, the result does not).
     """
 
-    data: list[str]  # synthesis run URLs: {store}/runs/{run_id}
+    # Synthesis run URLs ({store}/runs/{run_id}) and labelled sets (Parquet, a datasets folder, hf://OWNER/NAME):
+    # tasks/train/sources.py.
+    data: list[str]
     base_model: str  # HF folder, hub id, .gguf file, or alias (embedded-qwen, smollm2-135m)
     out: str  # store URL for checkpoints and the exported model
-    data_weights: list[float] | None = None  # mixing weight per run (default: by size)
+    data_weights: list[float] | None = None  # mixing weight per --data source (default: by size)
+    negatives_per_query: int = 1  # hard negatives per query: the row's own, then mined ones (0: in-batch only)
+    labelled_instruction: str = LABELLED_INSTRUCTION  # the instruction of labelled rows' queries
+    excluded_rows: list[str] = field(default_factory=list)  # labelled row keys left out (evaluation overlap)
+    # Rows never trained on, for the held-out loss; None: 0.1 from 20 rows on, else 0 (tasks/train/data.py).
+    holdout_fraction: float | None = None
+    eval_every: int | None = None  # steps between held-out evaluations; None: ~20 per run (steps // 20)
+    # Stop when the held-out loss has not improved for this many evaluations, and export the best
+    # weights; None: train every step and export the last.
+    early_stop_patience: int | None = None
+    epochs: float | None = None  # instead of steps: steps = ceil(epochs x training rows / batch_size)
     batch_size: int = 32  # contrastive batch over all workers (paper: 2048)
     mini_batch_size: int = 8  # rows per forward pass (GradCache)
     mini_batch_tokens: int | None = None  # and at most this many padded tokens (rows x longest row) per pass
@@ -78,11 +92,12 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """One clear ValueError for the first bad value, before anything expensive starts."""
         if not self.data:
-            raise ValueError("no training data given (--data URL of a synthesis run)")
+            raise ValueError("no training data given (--data URL of a synthesis run or a labelled set)")
         if not self.out:
             raise ValueError("no output given (--out URL for checkpoints and the model)")
         if self.data_weights is not None and (len(self.data_weights) != len(self.data) or min(self.data_weights) <= 0):
-            raise ValueError("data_weights needs one positive weight per --data URL")
+            raise ValueError(f"data_weights needs one positive weight per --data source ({len(self.data)}), "
+                             f"got {self.data_weights}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be at least 2 (in-batch negatives need a second example), got {self.batch_size}")
         if self.num_workers < 1:
@@ -109,7 +124,26 @@ class TrainConfig:
         if self.false_negative_margin is not None and not -1 <= self.false_negative_margin <= 1:  # NaN fails too
             raise ValueError("false_negative_margin must be between -1 and 1 (cosine units), "
                              f"got {self.false_negative_margin}")
+        if self.negatives_per_query < 0:
+            raise ValueError(f"negatives_per_query must be at least 0, got {self.negatives_per_query}")
+        if self.holdout_fraction is not None and not 0 <= self.holdout_fraction < 1:
+            raise ValueError(f"holdout_fraction must be at least 0 and below 1, got {self.holdout_fraction}")
+        for name in ("eval_every", "early_stop_patience"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.epochs is not None and not self.epochs > 0:
+            raise ValueError(f"epochs must be > 0, got {self.epochs}")
+        if not self.labelled_instruction.strip():
+            raise ValueError("labelled_instruction must not be empty")
         return self
+
+    def evaluation_interval(self) -> int:
+        """Steps between held-out evaluations: ``eval_every``, or about 20 evaluations per run.
+
+        >>> TrainConfig(data=["x"], base_model="m", out="o", steps=100).evaluation_interval()
+        5
+        """
+        return self.eval_every or max(1, self.steps // 20)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -5,7 +5,10 @@ plain ``torch.distributed`` process group, or one process, runs it through a
 :class:`tasks.train.session.ProcessGroupSession` (:mod:`tasks.train.standalone`, the GPU check).
 Everything is built inside the function (objects built on the driver may not serialise to
 workers). Every rank reports once per step; rank 0 attaches the checkpoint, sends metrics to the
-driver, and exports the model.
+driver, and exports the model. With held-out rows, every ``eval_every`` steps adds the held-out
+loss and accuracy to that step's metrics (:mod:`tasks.train.heldout`); with
+``early_stop_patience``, every rank stops at the same step (the metrics are all-reduced) and the
+best weights are exported.
 
 Replicas start equal: after loading (and resuming), rank 0's trainable weights are broadcast,
 whatever each worker's initialisation drew. That broadcast is the first collective, and it comes
@@ -25,11 +28,12 @@ from functools import partial
 import torch
 from transformers import AutoTokenizer
 
-from tasks.train.checkpoint import load_state, save_state, stored_schedule
+from tasks.train.checkpoint import load_state, save_state, set_trainable_state, stored_schedule, trainable_state
 from tasks.train.collectives import broadcast_from_rank0, count_tokens, sum_gradients
 from tasks.train.config import TrainConfig
-from tasks.train.data import Pair, batch_schedule, load_pairs, local_slice
+from tasks.train.data import Pair, TrainingPairs, batch_schedule, local_slice, pairs_for
 from tasks.train.grad_cache import Autocast, grad_cache_step, has_dropout
+from tasks.train.heldout import EarlyStopping, heldout_metrics
 from tasks.train.info_nce import global_info_nce_loss
 from tasks.train.model import EmbeddingModel
 from tasks.train.schedule import LRSchedule, extend_schedule
@@ -59,12 +63,13 @@ def train_func(config_dict: dict) -> None:
     train_loop(config_dict, RaySession())
 
 
-def train_loop(config_dict: dict, session: Session, pairs: list[Pair] | None = None) -> EmbeddingModel:
+def train_loop(config_dict: dict, session: Session, pairs: list[Pair] | TrainingPairs | None = None) -> EmbeddingModel:
     """Train as ``config_dict`` says, driven by ``session``; return the model (on rank 0: published).
 
     ``config_dict``: :class:`TrainConfig`'s fields plus ``_base_path`` (the resolved base model,
     :func:`tasks.train.base_model.resolve_base_model`) and optionally ``_metrics_queue``.
-    ``pairs``: the training pairs, when the caller has them already (else read from ``config.data``).
+    ``pairs``: the training pairs (a list: none held out) or training and held-out pairs, when the
+    caller has them already (else read from ``config.data``).
     """
     names = {f.name for f in fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in config_dict.items() if k in names})
@@ -94,13 +99,13 @@ def train_loop(config_dict: dict, session: Session, pairs: list[Pair] | None = N
             # The plan the run followed, re-planned to a larger --steps (preflight allowed it);
             # never the old LambdaLR state, whose step count may contradict the new plan.
             lr_schedule = extend_schedule(stored_schedule(folder), start, config.steps)
+        stopping = EarlyStopping.load(folder, config.early_stop_patience)  # the best so far, on resume
     # last_epoch=start-1: the scheduler stands at `start` (lr = base lr x lr_schedule(start)).
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_schedule, last_epoch=start - 1)
 
     # Data: every worker computes the same global schedule and takes its slice.
-    if pairs is None:
-        pairs = load_pairs(config.data, config.data_weights, config.seed)
-    schedule = batch_schedule(pairs, config.batch_size, config.steps, config.seed, config.same_task_type_batches)
+    data = pairs_for(config) if pairs is None else pairs if isinstance(pairs, TrainingPairs) else TrainingPairs(pairs, [])
+    schedule = batch_schedule(data.train, config.batch_size, config.steps, config.seed, config.same_task_type_batches)
     # The first collective: every replica starts from rank 0's weights (equal seeds are not enough:
     # another GPU, library or initialisation order draws other numbers).
     broadcast_from_rank0(params, device)
@@ -111,16 +116,25 @@ def train_loop(config_dict: dict, session: Session, pairs: list[Pair] | None = N
     def embed(batch: dict) -> torch.Tensor:
         return model(**{k: v.to(device, non_blocking=True) for k, v in batch.items()})
 
+    @torch.no_grad()
+    def embed_texts(texts: list[str]) -> torch.Tensor:  # held-out texts: no grad, mini-batch by mini-batch
+        size = config.mini_batch_size * config.no_grad_scale
+        with autocast():
+            return torch.cat([embed(tokenize_with_eos(tokenizer, texts[i:i + size], config.max_length))
+                              for i in range(0, len(texts), size)])
+
     for step in range(start, config.steps):
+        if stopping.stop:  # resumed from the checkpoint an early stop wrote: nothing left to train
+            break
         started = time.perf_counter()
         # Dropout draws from (seed, step, rank) alone: a resumed or replaced worker draws what the
         # uninterrupted one would have, whichever rank wrote the checkpoint.
         torch.manual_seed(step_seed(config.seed, step, rank))
         batch = local_slice(schedule[step], rank, world)
         queries = tokenize_with_eos(tokenizer, [p.query for p in batch], config.max_length)
+        # The layout the loss expects: B positives, then the B*k hard negatives (k equal within a batch).
         documents = tokenize_with_eos(
-            tokenizer, [p.positive for p in batch] + [p.negative for p in batch if p.negative is not None],
-            config.max_length)
+            tokenizer, [p.positive for p in batch] + [n for p in batch for n in p.negatives], config.max_length)
         optimizer.zero_grad(set_to_none=True)
         # Each forward phase in an autocast region of its own (never one region around Step 1 and Step 3).
         loss = grad_cache_step(embed, queries, documents, config.mini_batch_size, loss_fn,
@@ -139,15 +153,28 @@ def train_loop(config_dict: dict, session: Session, pairs: list[Pair] | None = N
         if not math.isfinite(metrics["loss"]):
             raise FloatingPointError(f"loss is {metrics['loss']} at step {step + 1}")
         last = step + 1 == config.steps
+        if data.heldout and ((step + 1) % config.evaluation_interval() == 0 or last):
+            model.eval()
+            metrics |= heldout_metrics(embed_texts, data.heldout, config.batch_size, config.temperature, rank, world,
+                                       device)
+            model.train()
+            keep = (lambda: trainable_state(model)) if config.early_stop_patience else None
+            stopping.update(metrics["heldout_loss"], step + 1, keep)
+            last = last or stopping.stop  # the same on every rank: the metrics were all-reduced
         if (step + 1) % config.checkpoint_every == 0 or last:
             with tempfile.TemporaryDirectory() as folder:
                 if rank == 0:
                     save_state(folder, model, optimizer, scheduler, step + 1, config.to_dict())
+                    stopping.save(folder)
                 session.report(metrics, checkpoint=folder if rank == 0 else None)
         else:
             session.report(metrics)
         if rank == 0 and metrics_queue is not None:
             metrics_queue.put(metrics)
+        if stopping.stop:
+            break
 
+    if stopping.best_weights is not None:  # early stopping: export the best held-out weights, not the last
+        set_trainable_state(model, stopping.best_weights)
     session.finish(model, tokenizer, config)
     return model

@@ -87,7 +87,7 @@ def compare_configs(stored: dict, new: TrainConfig, extend_steps: bool) -> list[
         elif change.name == "data_digest":
             if None not in (change.old, change.new):  # a checkpoint older than the digest cannot tell
                 refused.append(f"  data_digest: {change.old[:12]}… -> {change.new[:12]}… (the rows of {', '.join(new.data)} "
-                               "changed since this run started: a retry or clean wrote to them)")
+                               "changed since this run started: a retry or clean wrote to a run, or a labelled set changed)")
         elif change.name not in FREE_FIELDS:
             old = "(not stored)" if change.old is MISSING else repr(change.old)
             refused.append(f"  {change.name}: {old} -> {change.new!r}")

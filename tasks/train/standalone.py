@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -42,14 +42,13 @@ def write_pairs(pairs: list[Pair], path: str | Path) -> Path:
 
 
 def read_pairs(path: str | Path) -> list[Pair]:
-    names = {f.name for f in fields(Pair)}
     pairs = []
     for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
         if line.strip():
             row = json.loads(line)
             if not row.get("query") or not row.get("positive"):
                 raise ValueError(f"{path}:{number}: a pair needs a query and a positive")
-            pairs.append(Pair(**{k: v for k, v in row.items() if k in names}))
+            pairs.append(Pair.from_dict(row))  # "negatives", or the one "negative" older files hold
     if not pairs:
         raise ValueError(f"{path} holds no pairs")
     return pairs

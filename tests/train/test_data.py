@@ -40,7 +40,7 @@ def test_the_schedule_is_deterministic_homogeneous_and_cycles(tmp_path):
     schedule = batch_schedule(pairs, batch_size=4, steps=7, seed=3)
     assert schedule == batch_schedule(pairs, batch_size=4, steps=7, seed=3)
     assert len(schedule) == 7 and all(len(b) == 4 for b in schedule)
-    assert all(len({p.negative is None for p in b}) == 1 for b in schedule)  # equal shapes on every rank
+    assert all(len({len(p.negatives) for p in b}) == 1 for b in schedule)  # equal shapes on every rank
     assert local_slice(schedule[0], 1, 2) == schedule[0][2:4]
     with pytest.raises(ValueError, match="lower --batch-size"):
         batch_schedule(pairs[:3], batch_size=4, steps=1, seed=0)
@@ -69,7 +69,7 @@ def test_learning_rate_warms_up_then_decays_to_zero():
 
 def _assert_no_false_negatives(batch: list[Pair]) -> None:
     """Distinct queries, and no document text twice among the batch's positives and hard negatives."""
-    documents = [p.positive for p in batch] + [p.negative for p in batch if p.negative is not None]
+    documents = [d for p in batch for d in p.documents]  # every hard negative (tests/train/test_negatives.py)
     assert len({p.query for p in batch}) == len(batch), [p.query for p in batch]
     assert len(set(documents)) == len(documents), documents
 
