@@ -73,7 +73,8 @@ def add_synthesis_options(p: argparse.ArgumentParser, settings: Settings) -> Non
     add_run_options(p, settings, new_run=True)
     p.add_argument("--seed", type=int, default=0)
     add_llm_endpoint_options(p, settings)
-    p.add_argument("--concurrency", type=int, default=4, help="LLM requests in flight, over the whole run (default: 4)")
+    p.add_argument("--concurrency", type=int, default=4,
+                   help="LLM requests in flight, over the whole run (default: 4; the embedded server: one per slot)")
     p.add_argument("--shard-concurrency", type=int, default=64,
                    help="most shards in flight; parts start whenever the LLM would run dry (default: 64)")
     p.add_argument("--part-size", type=int, default=500, help="most examples per committed part (default: 500)")
@@ -119,7 +120,9 @@ def synthesis_config(args: argparse.Namespace) -> SynthesisConfig:
     Without ``--llm-base-url`` the endpoint is a placeholder until the embedded server is up
     (:func:`flows.services.start_embedded_llm` points the config at it).
     """
-    llm = LLMSettings(base_url=args.llm_base_url or "http://127.0.0.1:1/v1", model=args.llm_model or "embedded",
+    # without --llm-base-url: the embedded model's name (or "embedded", its default) until the server is up
+    model = args.llm_model or args.embedded_model or "embedded"
+    llm = LLMSettings(base_url=args.llm_base_url or "http://127.0.0.1:1/v1", model=model,
                       concurrency=args.concurrency, max_tokens=args.max_tokens, timeout_s=args.timeout,
                       max_retries=args.max_retries, mode=args.llm_mode, rpm=args.rpm, tpm=args.tpm,
                       batch_poll_s=args.batch_poll)

@@ -2,7 +2,7 @@
 
 * The LLM server is killed and a new one started on the same port: requests in flight fail,
   are retried with backoff, and the run completes; nothing answered is asked again.
-* The embedded llama.cpp server is killed (-9) under the CLI that started it: the CLI restarts
+* The embedded llama.cpp server (``llama-server``) is killed (-9) under the CLI that started it: the CLI restarts
   it on the same port, the requests retry meanwhile, and the run completes.
 * SeaweedFS is stopped and restarted during part writes: writes are retried, no partial or
   corrupt Parquet is committed, and the run completes.
@@ -27,7 +27,7 @@ from tasks.runs.parts import scan_run
 from tasks.storage.store import check_store, open_store
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.ledger_files import ledger_keys, ledger_records
-from tests.support.synthembed_cli import E2E_LENGTHS, SYNTHEMBED, assert_rows_are_valid
+from tests.support.synthembed_cli import E2E_LENGTHS, NO_TEACHER, SYNTHEMBED, assert_rows_are_valid
 from tests.support.waiting import wait_for
 
 
@@ -36,7 +36,7 @@ def _synthesize(base_url: str, store_url: str, run_id: str, log, env: dict | Non
     return subprocess.Popen([SYNTHEMBED, "synthesize", "--store", store_url, "--llm-base-url", base_url,
                              "--llm-model", "fake-model", "--languages", "en,de", "--task-types", "sts",
                              "--examples-per-shard", "60", "--part-size", "15", "--run-id", run_id,
-                             "--concurrency", "4", "--timeout", "2", "--max-retries", "8"],
+                             "--concurrency", "4", "--timeout", "2", "--max-retries", "8", *NO_TEACHER],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
@@ -71,7 +71,7 @@ def _llama_server_of(pid: int) -> int | None:
             command = (stat.parent / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue  # gone meanwhile
-        if parent == pid and b"llama_cpp.server" in command:
+        if parent == pid and b"llama-server" in command.split(b"\0", 1)[0]:
             return int(stat.parent.name)
     return None
 
@@ -81,7 +81,7 @@ def test_the_embedded_llama_cpp_server_killed_mid_run(prefect_api, tmp_path):
     store_url, run_dir = f"file://{tmp_path}", tmp_path / "runs" / "llama-kill"
     command = [SYNTHEMBED, "synthesize", "--store", store_url, "--languages", "en", "--task-types", "sts",
                "--examples-per-shard", "6", "--part-size", "3", "--concurrency", "2", "--run-id", "llama-kill",
-               *E2E_LENGTHS]
+               *E2E_LENGTHS, *NO_TEACHER]
     log_path = tmp_path / "cli.log"
     with log_path.open("w") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
