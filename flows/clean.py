@@ -1,14 +1,15 @@
 """The filters over a run's committed rows, under the run's lease: what ``synthembed clean`` does,
 and the last step of every synthesis run.
 
-Synthesis runs the filters (near-duplicates, overlap with evaluation data: :mod:`tasks.clean.filters`)
-at its end; ``synthembed clean`` reruns them alone, e.g. against another evaluation set, with a
-stricter near-duplicate threshold, or after a retry made by an older version::
+Synthesis runs the filters (near-duplicates, overlap with evaluation data, meaning checks by a
+teacher embedder, then the negative mining: :mod:`tasks.clean.filters`) at its end; ``synthembed
+clean`` reruns them alone, e.g. against another evaluation set, with a stricter near-duplicate
+threshold, another teacher, or after a retry made by an older version::
 
     synthembed clean --run-id 20261202-011500-a1b2 --eval-texts my_test_set.jsonl --decontaminate drop
 
-Nothing is generated and no data file is rewritten: only ``{run}/filters/`` and the manifest's
-``filters`` change. Plain functions, not a Prefect flow: ``clean`` is one local step with nothing
+Nothing is generated and no data file is rewritten: only ``{run}/filters/``, the teacher's cached
+vectors under ``{run}/embeddings/`` and the manifest's ``filters`` change. Plain functions, not a Prefect flow: ``clean`` is one local step with nothing
 to retry or resume, and runs without a Prefect server (inside a synthesis run it is a task).
 """
 

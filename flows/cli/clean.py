@@ -1,6 +1,7 @@
 """``synthembed clean``: rerun the filters over a run's committed rows (:mod:`flows.clean`).
 
-    synthembed clean --run-id RUN_ID [--eval-texts FILE] [--decontaminate drop|mark|off] ...
+    synthembed clean --run-id RUN_ID [--eval-texts FILE] [--decontaminate drop|mark|off] [--meaning drop|mark|off]
+                     [--teacher e5-small|st:NAME_OR_PATH|http(s)://HOST/v1#MODEL] [--negatives-per-query K] ...
 
 Flags not given keep the settings the run was made with. Exit codes: 0 the filters ran and
 were saved, 2 bad input, or the run's lease was taken while they ran (nothing saved).
@@ -26,7 +27,8 @@ from tasks.storage.store import StoreError, open_store
 
 
 def add_clean_parser(sub: argparse._SubParsersAction, settings: Settings) -> None:
-    p = sub.add_parser("clean", help="rerun the near-duplicate and decontamination filters over a run's rows")
+    p = sub.add_parser("clean", help="rerun the filters (near-duplicates, decontamination, meaning) "
+                       "and the negative mining over a run's rows")
     add_run_options(p, settings)
     add_filter_options(p)
 

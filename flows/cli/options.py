@@ -1,9 +1,11 @@
 """Options that several commands take, each declared once here.
 
 * the run: ``--run-id`` and ``--store`` (every command that reads or writes a synthesis run);
-* the LLM endpoint: ``--llm-base-url`` with ``--llm-model`` (synthesize, pipeline, retry);
+* the LLM endpoint: ``--llm-base-url`` with ``--llm-model`` (synthesize, pipeline, retry), or else
+  ``--embedded-model`` (synthesize, pipeline);
 * the budgets: ``--budget-tokens``, ``--budget-usd`` (synthesize, pipeline, retry);
-* the filters: near-duplicates and decontamination (synthesize, pipeline, clean).
+* the filters: near-duplicates, decontamination, meaning checks and negative mining (synthesize,
+  pipeline, clean).
 
 The options of a stage that the pipeline also takes live with that stage's command
 (:mod:`flows.cli.synthesize`, :mod:`flows.cli.train`, :mod:`flows.cli.evaluate`).
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from tasks.clean.settings import CleanSettings
 from tasks.common.settings import Settings
+from tasks.common.shipped_models import DEFAULT_GGUF, SHIPPED_GGUFS
 
 
 def add_run_options(p: argparse.ArgumentParser, settings: Settings, new_run: bool = False) -> None:
@@ -46,13 +49,26 @@ def add_llm_endpoint_options(p: argparse.ArgumentParser, settings: Settings, ret
                    help="OpenAI-compatible base URL (default: start the embedded llama.cpp server)")
     p.add_argument("--llm-model", default=settings.llm_model,
                    help="model name on that server (required with --llm-base-url)")
+    p.add_argument("--embedded-model", metavar="NAME",
+                   help=f"the embedded server's model, without --llm-base-url: {' or '.join(SHIPPED_GGUFS)} "
+                   f"(default: {DEFAULT_GGUF})")
 
 
 def check_llm_endpoint(args: argparse.Namespace) -> None:
-    """ValueError unless both ``--llm-base-url`` and ``--llm-model`` are given, or neither."""
+    """ValueError unless both ``--llm-base-url`` and ``--llm-model`` are given, or neither; and unless
+    ``--embedded-model`` (where the command has it) names a shipped model and goes without them."""
     if bool(args.llm_base_url) != bool(args.llm_model):
         raise ValueError("--llm-base-url and --llm-model go together (the server and its model's name); "
                          "give neither to use the embedded server")
+    embedded_model = getattr(args, "embedded_model", None)
+    if embedded_model is None:
+        return
+    if embedded_model not in SHIPPED_GGUFS:
+        raise ValueError(f"--embedded-model {embedded_model!r}: not a shipped model; "
+                         f"allowed: {', '.join(SHIPPED_GGUFS)}")
+    if args.llm_base_url:
+        raise ValueError(f"--embedded-model {embedded_model} picks the embedded server's model: it goes without "
+                         f"--llm-base-url {args.llm_base_url}")
 
 
 def add_budget_options(p: argparse.ArgumentParser) -> None:
@@ -80,6 +96,22 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
                    "repeatable")
     p.add_argument("--eval-mteb-tasks", dest="mteb_tasks", metavar="NAMES",
                    help="comma-separated mteb tasks whose texts to decontaminate against (needs the hub)")
+    p.add_argument("--meaning", metavar="drop|mark|off",  # checked with the settings: one error line
+                   help="rows the teacher finds inconsistent (not a translation, negative above positive, positive "
+                   "not in the top k, STS out of order, wrong label): drop, mark or keep (default: drop)")
+    p.add_argument("--teacher", metavar="SPEC",
+                   help="the embedder that judges meaning and mines negatives: e5-small (default, offline), "
+                   "st:NAME_OR_PATH (sentence-transformers), or http(s)://HOST/v1#MODEL (OpenAI-compatible "
+                   "embeddings; key from SYNTHEMBED_TEACHER_API_KEY or the LLM's)")
+    p.add_argument("--meaning-top-k", type=int, metavar="K",
+                   help="the worst rank a positive may have among its task type and language's documents (default: 10)")
+    p.add_argument("--translation-threshold", type=float, metavar="S",
+                   help="the least teacher similarity of a bitext pair (default: 0.83, for e5-small)")
+    p.add_argument("--mine-negatives", type=int, metavar="K",
+                   help="hard negatives to mine per row from the run's documents, below --negative-score-ratio of its "
+                   "positive's score (training uses them after the row's own); 0: none (default: 3)")
+    p.add_argument("--negative-score-ratio", type=float, metavar="R",
+                   help="a mined negative scores under R x the positive's score (default: 0.95)")
 
 
 def filter_settings(args: argparse.Namespace, base: CleanSettings | None = None) -> CleanSettings:

@@ -1,4 +1,5 @@
-"""Filters over a whole run's committed rows: near-duplicates, and overlap with evaluation data.
+"""Filters over a whole run's committed rows: near-duplicates, overlap with evaluation data, meaning
+checks by a teacher embedder; then hard negatives mined for the rows they keep.
 
 Parts are generated and committed one by one, but a near-duplicate can sit in another part,
 shard or retry, so the filters run over *all* committed rows at once, after the parts (at the
@@ -7,7 +8,8 @@ a new ``{run}/filters/{name}-{timestamp}.parquet`` and records itself in the man
 (:class:`~tasks.runs.manifest.FilterEntry`: that file, counts by reason and by shard; see
 :mod:`tasks.runs.verdicts`). The data files are never rewritten: readers
 (:func:`tasks.runs.parts.scan_run`, training, ``synthembed export``) leave out the rows a
-``drop`` filter lists, and a ``mark`` filter only reports.
+``drop`` filter lists, and a ``mark`` filter only reports. The mined negatives are an ``add``
+entry: a file of ``example_id`` and ``negatives`` that readers may join (:mod:`tasks.clean.mining`).
 
     manifest = clean_run(store, load_manifest(store, "r1"), CleanSettings(decontaminate="mark"))
     manifest.filters["near_duplicates"].counts   # {'near_duplicate_query': 12, 'near_duplicate_document': 3}
@@ -18,6 +20,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import polars as pl
+
 from tasks.clean.settings import CleanSettings
 from tasks.runs.manifest import FilterEntry, Manifest
 from tasks.runs.schema import TRIPLE_COLUMNS
@@ -25,6 +29,7 @@ from tasks.runs.verdicts import write_verdicts
 from tasks.storage.store import Store
 
 NEAR_DUPLICATES, CONTAMINATION = "near_duplicates", "contamination"
+MEANING, MINED_NEGATIVES = "meaning", "mined_negatives"
 
 
 class EvaluationSourceMissing(ValueError):
@@ -32,8 +37,15 @@ class EvaluationSourceMissing(ValueError):
 
 
 def check_evaluation_sources(settings: CleanSettings) -> None:
-    """Cheap checks of what decontamination will read (files exist, mteb names are known), or
-    EvaluationSourceMissing naming the source and the fix: before a run spends anything."""
+    """Cheap checks of what decontamination will read (files exist, mteb names are known) and of the
+    teacher, or EvaluationSourceMissing naming the source and the fix: before a run spends anything."""
+    if settings.needs_teacher:
+        from tasks.clean.teacher import check_teacher_reachable
+
+        try:
+            check_teacher_reachable(settings.teacher)
+        except (OSError, ValueError) as error:
+            raise EvaluationSourceMissing(f"--teacher {settings.teacher}: {error}") from None
     if settings.decontaminate == "off":
         return
     if settings.offline_suite:
@@ -75,12 +87,14 @@ def clean_run(store: Store, manifest: Manifest, settings: CleanSettings) -> Mani
         return manifest.model_copy(update={"filters": {}})
     index = cached_index(settings) if settings.decontaminate != "off" else None
     filters: dict[str, FilterEntry] = {}
+    dropped: list[pl.Series] = []  # example ids the drop filters leave out: never mined from
     if settings.near_duplicates:
         started = time.perf_counter()
         found = find_near_duplicates(rows, settings.query_threshold, settings.document_threshold)
         diversity = task_diversity_summary(task_duplicate_groups(rows))
         filters[NEAR_DUPLICATES] = write_verdicts(store, manifest, NEAR_DUPLICATES, found, rows, "drop", started,
                                           {"task_definitions": diversity.to_dicts()})
+        dropped.append(found["example_id"])
     if index is not None and index.texts:  # no source at all (--no-offline-suite, no file): nothing to match
         started = time.perf_counter()
         found = find_contaminated(rows, index)
@@ -88,6 +102,39 @@ def clean_run(store: Store, manifest: Manifest, settings: CleanSettings) -> Mani
         filters[CONTAMINATION] = write_verdicts(store, manifest, CONTAMINATION, found, rows, settings.decontaminate, started,
                                         {"evaluation_texts": index.texts, "too_short_to_index": index.skipped_short,
                                          "by_source": by_source})
+        if settings.decontaminate == "drop":
+            dropped.append(found["example_id"])
+    if settings.needs_teacher:
+        filters.update(_teacher_filters(store, manifest, settings, rows, dropped))
     return manifest.model_copy(update={"filters": filters})
+
+
+def _teacher_filters(store: Store, manifest: Manifest, settings: CleanSettings, rows: pl.DataFrame,
+                     dropped: list[pl.Series]) -> dict[str, FilterEntry]:
+    """The meaning checks, then the mining over the rows every drop filter keeps: one teacher, one cache."""
+    from tasks.clean.embedding_cache import RunVectors
+    from tasks.clean.meaning import find_inconsistent
+    from tasks.clean.mining import mine_negatives, write_mined
+    from tasks.clean.teacher import load_teacher
+
+    vectors = RunVectors(store, manifest.run_id, load_teacher(settings.teacher))
+    filters: dict[str, FilterEntry] = {}
+    details = {"teacher": vectors.teacher.key}
+    if settings.meaning != "off":
+        started, before = time.perf_counter(), vectors.embedded
+        found = find_inconsistent(rows, vectors, settings.meaning_top_k, settings.translation_threshold)
+        filters[MEANING] = write_verdicts(store, manifest, MEANING, found, rows, settings.meaning, started, {
+            **details, "top_k": settings.meaning_top_k, "translation_threshold": settings.translation_threshold,
+            "texts_embedded": vectors.embedded - before})
+        if settings.meaning == "drop":
+            dropped.append(found["example_id"])
+    if settings.mine_negatives > 0:
+        started, before = time.perf_counter(), vectors.embedded
+        kept = rows.filter(~pl.col("example_id").is_in(pl.concat(dropped))) if dropped else rows
+        mined = mine_negatives(kept, vectors, settings.mine_negatives, settings.negative_score_ratio)
+        filters[MINED_NEGATIVES] = write_mined(store, manifest, MINED_NEGATIVES, mined, kept, started, {
+            **details, "per_query": settings.mine_negatives, "score_ratio": settings.negative_score_ratio,
+            "texts_embedded": vectors.embedded - before})
+    return filters
 
 

@@ -150,7 +150,7 @@ def greedy_duplicates(
         present = [i for i, s in enumerate(view) if s is not None and len(s)]
         index = make_index(library, bands, rows)
         sketches = dict(zip(present, index.sketch([view[i] for i in present])))
-        spaces.append((_Sets(view), index, sketches))
+        spaces.append((ShingleSets(view), index, sketches))
     duplicate_of = np.full(n_rows, -1, dtype=np.int64)
     for i in range(n_rows):
         best, best_similarity = -1, 0.0
@@ -172,7 +172,7 @@ def greedy_duplicates(
     return duplicate_of
 
 
-class _Sets(dict):
+class ShingleSets(dict):
     """Row -> its shingle set as sorted distinct hashes, made on first use (only candidates need one)."""
 
     def __init__(self, view: Sequence[np.ndarray | None]):

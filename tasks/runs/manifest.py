@@ -113,10 +113,11 @@ class ShardEntry(BaseModel):
 
 
 class FilterEntry(BaseModel):
-    """One filter over a run's committed rows (near-duplicates, contamination), recomputed as a whole.
+    """One filter over a run's committed rows (near-duplicates, contamination, meaning), recomputed as a whole.
 
     ``path`` holds its verdicts (``example_id``, ``reason``, details); ``action`` says whether
-    readers drop those rows (``drop``) or only see them flagged (``mark``). ``counts`` is by
+    readers drop those rows (``drop``) or only see them flagged (``mark``); ``add``: the file holds
+    what readers may add to rows (mined negatives: ``example_id``, ``negatives``). ``counts`` is by
     reason, ``by_shard`` by shard key then reason.
     """
 

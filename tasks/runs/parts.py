@@ -19,7 +19,7 @@ import polars as pl
 
 from tasks.runs.manifest import Manifest, ShardStatus, find_run
 from tasks.runs.schema import ROW_SCHEMA
-from tasks.runs.verdicts import dropped_ids
+from tasks.runs.verdicts import added_negatives, dropped_ids
 from tasks.storage.store import Store
 
 
@@ -50,24 +50,37 @@ def _storage_options(store: Store) -> dict | None:
     return options or None
 
 
-def scan_run(store: Store, run_id: str, manifest: Manifest | None = None, filtered: bool = True) -> pl.LazyFrame:
+def scan_run(store: Store, run_id: str, manifest: Manifest | None = None, filtered: bool = True,
+             mined_negatives: bool = False) -> pl.LazyFrame:
     """Lazily read the committed rows of a run: only parts the manifest marks complete.
 
     With ``filtered`` (the default) the rows a ``drop`` filter lists (near-duplicates,
     contaminated rows: :mod:`tasks.runs.verdicts`) are left out; ``filtered=False`` reads every
-    committed row. Raises RunNotFound (a FileNotFoundError) if the run has no manifest.
+    committed row. With ``mined_negatives`` the rows gain a column ``mined_negatives`` (list of
+    str, best first; empty when none were mined): the negatives an ``add`` entry holds
+    (:func:`tasks.runs.verdicts.mined_negatives`). Raises RunNotFound (a FileNotFoundError) if
+    the run has no manifest.
     """
     manifest = manifest or find_run(store, run_id)
     paths = [store.url(p.path.removeprefix(store.root).lstrip("/"))
              for e in manifest.shards.values() for p in e.parts if p.status is ShardStatus.COMPLETE and p.path]
     if not paths:
-        return pl.LazyFrame(schema=ROW_SCHEMA)
+        empty = pl.LazyFrame(schema=ROW_SCHEMA)
+        return empty.with_columns(mined_negatives=pl.lit([], pl.List(pl.String))) if mined_negatives else empty
     if store.protocol == "file":
         paths = [p.removeprefix("file://") for p in paths]
     frame = pl.scan_parquet(paths, schema=ROW_SCHEMA, hive_partitioning=False, storage_options=_storage_options(store))
     if filtered and manifest.filters:
         if (dropped := dropped_ids(store, manifest)) is not None:
             frame = frame.join(dropped, on="example_id", how="anti", maintain_order="left")
+    if mined_negatives:
+        mined = added_negatives(store, manifest)
+        if mined is None:
+            frame = frame.with_columns(mined_negatives=pl.lit([], pl.List(pl.String)))
+        else:
+            frame = (frame.join(mined.rename({"negatives": "mined_negatives"}), on="example_id", how="left",
+                                maintain_order="left")
+                     .with_columns(pl.col("mined_negatives").fill_null(pl.lit([], pl.List(pl.String)))))
     return frame
 
 

@@ -5,6 +5,9 @@ file of verdicts (``example_id``, ``reason``, details) per run of it, and record
 manifest as a :class:`~tasks.runs.manifest.FilterEntry`. The data files are never rewritten:
 readers (:func:`tasks.runs.parts.scan_run`) leave out the ids a ``drop`` filter lists. This
 module knows files and counts, not what any filter checks.
+
+One entry adds instead of removing: mined hard negatives (:mod:`tasks.clean.mining`), action
+``add``, a file of ``example_id`` and ``negatives`` (list of str) that readers may join.
 """
 
 from __future__ import annotations
@@ -63,6 +66,23 @@ def dropped_ids(store: Store, manifest: Manifest) -> pl.LazyFrame | None:
         with store.fs.open(path, "rb") as f:
             frames.append(pl.read_parquet(f, columns=["example_id"]))
     return pl.concat(frames).unique().lazy()
+
+
+def added_negatives(store: Store, manifest: Manifest) -> pl.LazyFrame | None:
+    """``example_id`` and ``negatives`` (list of str) from the ``add`` entries (None: none, or its file is gone)."""
+    frames = []
+    for entry in manifest.filters.values():
+        if entry.action != "add":
+            continue
+        try:
+            with store.fs.open(entry.path, "rb") as f:
+                frames.append(pl.read_parquet(f, columns=["example_id", "negatives"]))
+        except FileNotFoundError:  # rerun `synthembed clean` to mine them again
+            log.warning("the mined negatives %s are gone: rows are read without them", entry.path)
+    if not frames:
+        return None
+    return (pl.concat(frames).explode("negatives").drop_nulls().unique(maintain_order=True)
+            .group_by("example_id", maintain_order=True).agg("negatives").lazy())
 
 
 def marked_rows(store: Store, manifest: Manifest) -> pl.LazyFrame | None:

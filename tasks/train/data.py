@@ -110,7 +110,7 @@ def read_run(url: str) -> pl.DataFrame:
 
     store, run_id = split_run_url(url)
     try:
-        frame = scan_run(open_store(store), run_id).collect()
+        frame = scan_run(open_store(store), run_id, mined_negatives=True).collect()
     except FileNotFoundError as exc:
         raise ValueError(f"{url}: {exc}") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]

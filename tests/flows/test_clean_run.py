@@ -23,6 +23,9 @@ DOC = ("Tides are the rise and fall of sea levels caused by the gravitational pu
        "coastline and the depth of the water. Spring tides happen at full and new moon, neap tides in between.")
 
 
+# The meaning checks and the mining off: these rows' documents are filler text, not answers (tests/clean/ checks those).
+NO_TEACHER = ["--meaning", "off", "--mine-negatives", "0"]
+
 # The rows' other columns: retrieval examples in English, each with the same unrelated negative.
 RETRIEVAL = {"task_type": "retrieval", "task": "Given a question, find answers.",
              "negative": "An unrelated document about gardening and soil.", "template_id": "retrieval.generate.v2a",
@@ -51,7 +54,7 @@ def run(tmp_path):
 def test_near_duplicates_and_a_planted_evaluation_verse_are_dropped_and_counted(run, capsys):
     store_url, store, tmp_path = run
     before = {p: p.read_bytes() for p in (tmp_path / "store/runs/r1/data").rglob("*.parquet")}
-    assert main(["clean", "--run-id", "r1", "--store", store_url]) == 0
+    assert main(["clean", "--run-id", "r1", "--store", store_url, *NO_TEACHER]) == 0
     manifest = load_manifest(store, "r1")
     near, dirty = manifest.filters["near_duplicates"], manifest.filters["contamination"]
     assert near.counts == {"near_duplicate_document": 1, "near_duplicate_query": 1}
@@ -76,7 +79,7 @@ def test_mark_keeps_contaminated_rows_and_a_user_file_is_a_source(run, tmp_path)
     planted = tmp_path / "my_eval.txt"
     planted.write_text("The range depends on the shape of the coastline and the depth of the water.\n", encoding="utf-8")
     assert main(["clean", "--run-id", "r1", "--store", store_url]) == 0  # the defaults first, then mark instead
-    assert main(["clean", "--run-id", "r1", "--store", store_url, "--decontaminate", "mark", "--no-offline-suite",
+    assert main(["clean", "--run-id", "r1", "--store", store_url, *NO_TEACHER, "--decontaminate", "mark", "--no-offline-suite",
                  "--no-near-dedup", "--eval-texts", str(planted)]) == 0
     manifest = load_manifest(store, "r1")
     assert set(manifest.filters) == {"contamination"}

@@ -34,7 +34,7 @@ def test_rows_a_mark_filter_flagged_are_exported_with_why(tmp_path, capsys):
     planted = tmp_path / "my_eval.txt"
     planted.write_text(PLANTED + "\n", encoding="utf-8")
     assert main(["clean", "--run-id", "r1", "--store", store_url, "--decontaminate", "mark", "--no-offline-suite",
-                 "--no-near-dedup", "--eval-texts", str(planted)]) == 0
+                 "--no-near-dedup", "--meaning", "off", "--mine-negatives", "0", "--eval-texts", str(planted)]) == 0
     # When it is exported
     assert main(["export", "--run-id", "r1", "--store", store_url, "--out", str(tmp_path / "out")]) == 0
     # Then every row is there, and the column `marked` names the flagged ones and why (was: no trace of the marks)

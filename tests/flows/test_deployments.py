@@ -93,4 +93,5 @@ def test_a_deployment_run_through_a_process_worker_records_one_task_run_per_lang
     names = sorted(t.name for t in tasks if t.name.startswith("synth-"))
     assert names == ["synth-en", "synth-es"]  # one task run per language
     assert len(list((tmp_path / "runs/deployed/data").rglob("*.parquet"))) == 4  # one part per shard
-    assert len(list((tmp_path / "runs/deployed/filters").glob("*.parquet"))) == 2  # the run's two filters
+    # the run's filters (near-duplicates, contamination, meaning) and its mined negatives
+    assert len(list((tmp_path / "runs/deployed/filters").glob("*.parquet"))) == 4

@@ -10,7 +10,7 @@ from tasks.runs.manifest import ShardStatus, load_manifest
 from tasks.runs.parts import scan_run
 from tasks.storage.store import open_store
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.synthembed_cli import SYNTHEMBED, assert_rows_are_valid
+from tests.support.synthembed_cli import NO_TEACHER, SYNTHEMBED, assert_rows_are_valid
 
 # Latin, Cyrillic, Greek, Arabic, Hebrew, Devanagari, Han, Japanese, Hangul, Thai, Georgian, Khmer.
 LANGUAGES = ["es", "sw", "de", "ru", "el", "ar", "he", "hi", "zh", "ja", "ko", "th", "ka", "km"]
@@ -20,7 +20,7 @@ LATIN = {"es", "sw", "de"}
 def _synthesize(server: FakeOpenAI, store: str, run_id: str, task_types: str) -> subprocess.CompletedProcess:
     argv = [SYNTHEMBED, "synthesize", "--store", store, "--llm-base-url", server.base_url, "--llm-model", server.model,
             "--languages", ",".join(LANGUAGES), "--task-types", task_types, "--examples-per-shard", "2",
-            "--run-id", run_id, "--max-tries-per-example", "1", "--shard-retries", "0"]
+            "--run-id", run_id, "--max-tries-per-example", "1", "--shard-retries", "0", *NO_TEACHER]
     return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
 
 

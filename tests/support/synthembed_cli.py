@@ -19,10 +19,15 @@ SYNTHEMBED = str(Path(sys.executable).parent / "synthembed")
 E2E_LENGTHS = ("--min-length-ratio", "0.1")
 
 
+# The fake server's answers are well-formed filler, not answers: the teacher's meaning checks would drop
+# them and mine negatives among them. They are tested on real text in tests/clean/; here they are off.
+NO_TEACHER = ("--meaning", "off", "--mine-negatives", "0")
+
+
 def synthesize_argv(server: FakeOpenAI, store: str, *extra: str) -> list[str]:
-    """``synthesize`` against ``server``, with a short timeout and two retries; ``extra`` appended."""
+    """``synthesize`` against ``server``: a short timeout, two retries, no meaning checks; ``extra`` appended."""
     return ["synthesize", "--store", store, "--llm-base-url", server.base_url, "--llm-model", server.model,
-            "--timeout", "1", "--max-retries", "2", *extra]
+            "--timeout", "1", "--max-retries", "2", *NO_TEACHER, *extra]
 
 
 def run_cli(argv: list[str], timeout_s: float = 300) -> subprocess.CompletedProcess:
