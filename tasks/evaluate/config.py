@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from tasks.evaluate.devices import DEFAULT_BATCH_TOKENS, check_device_form
 from tasks.evaluate.models import ModelSpec, model_specs
 from tasks.storage.store import absolute_url
 
@@ -28,12 +29,18 @@ class EvalConfig:
     models: list[str] = field(default_factory=list)  # see tasks.evaluate.models for the forms
     baselines: bool = False  # add the untrained base, all-MiniLM-L6-v2 and multilingual-e5-small
     base_model: str | None = None
-    tasks: list[str] | None = None  # None: the whole offline suite
+    benchmark: str | None = None  # an mteb benchmark by name, or "synthembed-offline" (None: the offline suite)
+    tasks: list[str] | None = None  # None: the whole benchmark
     store: str = "file://./data"  # results under {store}/evals/
     bible_samples: int = 2000  # verse pairs per Bible task
     bbc_per_label: int | None = None  # articles per BBC section (None: all 2,127)
     max_length: int = 512  # tokens per text for the decoder models
-    batch_size: int = 16
+    batch_size: int = 16  # texts per forward pass, at most
+    batch_tokens: int = DEFAULT_BATCH_TOKENS  # padded tokens per forward pass, at most
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (auto: the GPU when there is one)
+    num_workers: int = 0  # Ray workers that take the (model x task) units; 0: this process, in turn
+    use_gpu: bool = False  # one GPU per Ray worker
+    ray_address: str | None = None  # join this Ray cluster (default: RAY_ADDRESS, else a local Ray on 127.0.0.1)
     seed: int = 42
     passkey: bool = False  # the long-context test, for the decoder models
     passkey_lengths: list[int] = field(default_factory=lambda: [256, 512, 1024, 2048, 4096])
@@ -55,6 +62,15 @@ class EvalConfig:
             raise ValueError(f"bbc_per_label must be at least 5 (the classifier needs examples), got {self.bbc_per_label}")
         if self.max_length < 8 or self.batch_size < 1:
             raise ValueError("max_length must be at least 8 and batch_size at least 1")
+        if self.batch_tokens < self.max_length:
+            raise ValueError(f"--batch-tokens {self.batch_tokens}: must be at least --max-length ({self.max_length}), "
+                             "so that the longest text fits in a batch")
+        check_device_form(self.device)
+        if self.num_workers < 0:
+            raise ValueError(f"--num-workers {self.num_workers}: must be 0 (no Ray) or more")
+        if self.use_gpu and not self.num_workers:
+            raise ValueError("--use-gpu puts each Ray worker on a GPU: give --num-workers too (or --device cuda "
+                             "to run in this process)")
         if not self.passkey_lengths or min(self.passkey_lengths) < 1:
             raise ValueError(f"passkey_lengths must be positive token counts, got {self.passkey_lengths}")
         if not 2 <= self.passkey_docs or not 1 <= self.passkey_queries <= self.passkey_docs:

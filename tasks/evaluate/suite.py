@@ -1,11 +1,10 @@
 """Pick the tasks of an evaluation, run mteb on one model, file the results mteb's way.
 
-Results land where mteb's own results cache would put them, below ``{store}/evals/``::
+Results land where mteb's own results cache puts them (:mod:`tasks.evaluate.units`)::
 
-    {store}/evals/{model_name_as_path}/{revision}/{TaskName}.json     # mteb TaskResult JSON
-    {store}/evals/{model_name_as_path}/{revision}/model_meta.json
+    {store}/evals/results/{model_name_as_path}/{revision}/{TaskName}.json     # mteb TaskResult JSON
 
-so ``mteb.TaskResult.from_disk`` (or mteb's result tooling pointed at a copy) reads them back.
+so ``mteb.ResultCache(cache_path="{store}/evals").load_results()`` reads them back.
 
 >>> [t.metadata.name for t in select_tasks(["LeeDocumentSimilarity"])]
 ['LeeDocumentSimilarity']
@@ -13,57 +12,40 @@ so ``mteb.TaskResult.from_disk`` (or mteb's result tooling pointed at a copy) re
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 import warnings
-from pathlib import Path
 
 from tasks.benchmarks.mteb_tasks import offline_tasks
+from tasks.evaluate.benchmark import (  # noqa: F401  (TaskSelectionError, OFFLINE_TASKS: part of this module's API)
+    OFFLINE_BENCHMARK, OFFLINE_TASKS, TaskSelectionError, benchmark_task_names, check_hub, mteb_benchmark)
+from tasks.evaluate.units import save_result
 from tasks.storage.store import Store
 
-OFFLINE_TASKS = ("BibleBitextMining", "BibleRetrievalEnEs", "BibleRetrievalEsEn", "LeeDocumentSimilarity",
-                 "BBCNewsClassification", "BBCNewsClustering")
 
-
-class TaskSelectionError(ValueError):
-    """A task name that cannot run here; the message lists what can."""
-
-
-def hub_offline() -> bool:
-    """True when Hugging Face downloads are switched off (``HF_HUB_OFFLINE=1``)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-
-
-def check_task_names(names: list[str] | None) -> list[str]:
-    """Validate names before anything loads: offline tasks, or standard MTEB tasks when the hub is on."""
-    if not names:
-        return list(OFFLINE_TASKS)
-    import mteb
-
-    standard = [n for n in names if n not in OFFLINE_TASKS]
-    for name in standard:
-        try:
-            mteb.get_task(name)
-        except KeyError as exc:
-            raise TaskSelectionError(f"unknown task {name!r}: use the offline tasks ({', '.join(OFFLINE_TASKS)}) "
-                                     "or a standard MTEB task name (e.g. STS12, SciFact)") from exc
-    if standard and hub_offline():
-        raise TaskSelectionError(f"{', '.join(standard)}: standard MTEB tasks download their data from the "
-                                 "Hugging Face hub, which is switched off here (HF_HUB_OFFLINE); "
-                                 f"offline tasks: {', '.join(OFFLINE_TASKS)}")
-    return list(dict.fromkeys(names))
+def check_task_names(names: list[str] | None, benchmark: str | None = None, dry_run: bool = False) -> list[str]:
+    """Validate names before anything loads: the tasks of ``benchmark`` (default: the offline suite, or
+    any offline or standard MTEB task named); standard tasks only when the hub is on, unless ``dry_run``."""
+    selected = benchmark_task_names(benchmark, names)
+    if not dry_run:
+        check_hub(selected, benchmark)
+    return selected
 
 
 def select_tasks(names: list[str] | None = None, bible_samples: int = 2000, bbc_per_label: int | None = None,
-                 seed: int = 42) -> list:
-    """Fresh task instances for ``names`` (default: the whole offline suite), in the order given."""
+                 seed: int = 42, benchmark: str | None = None, dry_run: bool = False) -> list:
+    """Fresh task instances for ``names`` (default: all of ``benchmark``, or the offline suite), in order;
+    ``dry_run``: standard tasks also while the hub is off (their metadata ships with mteb, not their data).
+
+    A named mteb benchmark's own task objects are used: they carry its choice of subsets and
+    languages (``MTEB(eng, v2)`` keeps the English part of multilingual tasks).
+    """
     import mteb
 
-    names = check_task_names(names)
+    names = check_task_names(names, benchmark, dry_run)
     offline = {t.metadata.name: t for t in offline_tasks(bible_samples, bbc_per_label, seed)}
-    return [offline[n] if n in offline else mteb.get_task(n) for n in names]
+    members = {} if benchmark in (None, OFFLINE_BENCHMARK) else {t.metadata.name: t
+                                                                  for t in mteb_benchmark(benchmark).tasks}
+    return [offline[n] if n in offline else members[n] if n in members else mteb.get_task(n) for n in names]
 
 
 def run_tasks(encoder, tasks: list, batch_size: int = 16) -> list:
@@ -96,24 +78,9 @@ def _no_document_prompt_warning(record: logging.LogRecord) -> bool:
     return "Prompt type 'document' not found" not in record.getMessage()
 
 
-def results_prefix(meta) -> str:
-    """``{model_name_as_path}/{revision}``, as in mteb's results cache."""
-    return f"{meta.model_name_as_path()}/{meta.revision or 'no_revision_available'}"
-
-
 def save_results(store: Store, meta, task_results: list) -> list[str]:
-    """Write each ``TaskResult`` and the model's metadata under ``{store}/evals/``; return their URLs."""
-    prefix = results_prefix(meta)
-    urls = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for result in task_results:
-            local = Path(tmp) / f"{result.task_name}.json"
-            result.to_disk(local)  # mteb's own serialisation: scores rounded, date as a timestamp
-            store.write_bytes(store.path("evals", prefix, local.name), local.read_bytes())
-            urls.append(store.url("evals", prefix, local.name))
-    meta_json = json.loads(meta.model_dump_json(exclude={"loader"}))
-    store.write_json(store.path("evals", prefix, "model_meta.json"), meta_json)
-    return urls
+    """File each ``TaskResult`` in mteb's layout (:mod:`tasks.evaluate.units`); return their URLs."""
+    return [save_result(store, meta, result) for result in task_results]
 
 
 def main_scores(task_results: list) -> dict[str, float]:

