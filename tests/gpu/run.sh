@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check of the training stage, in one run (~6 minutes on one H100), ending in a table:
-#   1. the CUDA-only tests (tests/gpu/test_cuda.py);
+#   1. the CUDA-only tests (tests/gpu/test_cuda.py, tests/evaluate/test_devices_cuda.py);
 #   2. training without Ray: `torchrun -m tasks.train.standalone` (the loop, GradCache, bf16,
 #      gradient checkpointing) for 3 steps on a random Mistral-shaped model, resumed from its
 #      checkpoint to 4 steps, exported; the folder reloaded by sentence-transformers and checked
@@ -61,7 +61,7 @@ assert all(importlib.util.find_spec(n) is None for n in names), names
 print('blocked:', ', '.join(names))"
 blocked=$(status $?)
 
-run cuda_tests 300 $PY -m pytest -q -p no:cacheprovider --noconftest tests/gpu/test_cuda.py
+run cuda_tests 300 $PY -m pytest -q -p no:cacheprovider --noconftest tests/gpu/test_cuda.py tests/evaluate/test_devices_cuda.py
 cuda_tests=$(status $?)
 
 CPU_FLAG=$([ "$MODE" = cpu ] && echo --cpu)
