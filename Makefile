@@ -21,7 +21,7 @@ UI_URL := http://127.0.0.1:4200
 # (300 for long-long): the demo accepts a tenth of the asked length (real runs: half, the default).
 RUN_ARGS ?= --languages en,es --task-types all --examples-per-shard 3 --steps 30 --min-length-ratio 0.1
 
-.PHONY: setup run test soak bench bench-synth bench-train bench-langid bench-dedup bench-encode bench-eval bench-parsing bench-llm bench-meaning ui stop deploy worker lock clean
+.PHONY: setup run test soak quality bench bench-synth bench-train bench-langid bench-dedup bench-encode bench-eval bench-parsing bench-llm bench-meaning ui stop deploy worker lock clean
 
 setup: $(VENV)/.installed
 
@@ -44,6 +44,16 @@ test: setup
 
 soak: setup
 	$(BIN)/python -m pytest -m soak --run-soak $(PYTEST_ARGS)
+
+# Quality (~2 h on 2 cores; BENCHMARKS.md "Quality"): one larger synthesis run on the embedded defaults,
+# then the demo's training recipe on it with 3 seeds, synthetic-only and mixed 1:1 with real EN-ES pairs
+# (Django's catalogs), each scored on the offline suite beside the untrained base, MiniLM and e5-small.
+QUALITY_SYNTH ?= --languages en,es --task-types all --examples-per-shard 24 --min-length-ratio 0.1
+QUALITY_TRAIN ?= --steps 30 --batch-size 8 --mini-batch-size 16 --max-length 128 --learning-rate 1e-3 --warmup-steps 3 --cpus-per-worker 2 --checkpoint-every 100 --eval-every 10
+QUALITY_EVAL ?= --bible-samples 500 --bbc-per-label 20 --max-length 128
+quality: setup
+	$(BIN)/python tests/bench/quality.py --workdir quality --synth "$(QUALITY_SYNTH)" --seeds 1,2,3 \
+		--variant "demo recipe=$(QUALITY_TRAIN)" --labelled-mix 1 --eval "$(QUALITY_EVAL)"
 
 # Benchmarks (see BENCHMARKS.md): synthesis throughput vs a bare AsyncOpenAI client and Prefect's
 # share (~20 min), then the GradCache training step vs sentence-transformers' CachedMNRL (~40 min)
