@@ -74,14 +74,14 @@ def test_a_deployment_run_through_a_process_worker_records_one_task_run_per_lang
         try:
             async def wait():
                 async with get_client() as client:
-                    deadline = time.monotonic() + 240
+                    deadline = time.monotonic() + 480  # a busy machine: the run loads the meaning teacher too
                     while time.monotonic() < deadline:
                         flow_run = await client.read_flow_run(run.id)
                         if flow_run.state.is_final():
                             tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [run.id]}))
                             return flow_run, tasks
                         await asyncio.sleep(1)
-                    raise TimeoutError("the deployment run did not finish in 240 s")
+                    raise TimeoutError("the deployment run did not finish in 480 s")
 
             flow_run, tasks = asyncio.run(wait())
         finally:
