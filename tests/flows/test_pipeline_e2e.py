@@ -34,7 +34,7 @@ def test_pipeline_synthesizes_trains_evaluates_and_is_recorded(real_run, prefect
                "--languages", "en,es", "--examples-per-shard", "2", *E2E_LENGTHS,
                # no --llm-base-url: the pipeline starts the embedded server itself, as `make run` does, with the
                # real run's generator settings (its server options are part of the run's identity)
-               "--base-model", "smollm2-135m", "--out", out, "--steps", "3", "--train-batch-size", "8",
+               "--base-model", "smollm2-135m", "--out", out, "--steps", "3", "--train-batch-size", "4",
                "--mini-batch-size", "4", "--warmup-steps", "1", "--cpus-per-worker", "1",
                "--bible-samples", "30", "--bbc-per-label", "5", "--passkey", "--passkey-lengths", "64"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1500)

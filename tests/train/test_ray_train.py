@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 
 def _train(data_url: str, out: str, steps: int, *extra: str) -> subprocess.CompletedProcess:
     command = [str(Path(sys.executable).parent / "synthembed"), "train", "--data", data_url,
-               "--base-model", "smollm2-135m", "--out", out, "--num-workers", "2", "--batch-size", "8",
+               "--base-model", "smollm2-135m", "--out", out, "--num-workers", "2", "--batch-size", "4",
                "--mini-batch-size", "2", "--steps", str(steps), "--max-length", "128", "--learning-rate", "1e-3",
                "--warmup-steps", "1", "--checkpoint-every", "3", *extra]
     return subprocess.run(command, capture_output=True, text=True, timeout=1200)

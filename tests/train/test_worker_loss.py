@@ -89,7 +89,7 @@ def test_a_killed_worker_is_replaced_and_training_resumes_from_the_checkpoint(re
     store_url, run_id, _ = real_run
     out = tmp_path / "out"
     command = [str(Path(sys.executable).parent / "synthembed"), "train", "--data", f"{store_url}/runs/{run_id}",
-               "--base-model", "smollm2-135m", "--out", f"file://{out}", "--num-workers", "2", "--batch-size", "8",
+               "--base-model", "smollm2-135m", "--out", f"file://{out}", "--num-workers", "2", "--batch-size", "4",
                "--mini-batch-size", "4", "--steps", "9", "--max-length", "64", "--checkpoint-every", "3"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 900
