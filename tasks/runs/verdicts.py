@@ -68,17 +68,25 @@ def dropped_ids(store: Store, manifest: Manifest) -> pl.LazyFrame | None:
     return pl.concat(frames).unique().lazy()
 
 
-def added_negatives(store: Store, manifest: Manifest) -> pl.LazyFrame | None:
-    """``example_id`` and ``negatives`` (list of str) from the ``add`` entries (None: none, or its file is gone)."""
+def _entry_files(store: Store, manifest: Manifest, action: str, columns: list[str] | None,
+                 without: str) -> list[pl.DataFrame]:
+    """The files of the manifest's ``action`` entries; one the manifest names but is gone is skipped with a
+    warning saying what goes ``without`` it (rerun ``synthembed clean`` to write it again)."""
     frames = []
     for entry in manifest.filters.values():
-        if entry.action != "add":
+        if entry.action != action:
             continue
         try:
             with store.fs.open(entry.path, "rb") as f:
-                frames.append(pl.read_parquet(f, columns=["example_id", "negatives"]))
-        except FileNotFoundError:  # rerun `synthembed clean` to mine them again
-            log.warning("the mined negatives %s are gone: rows are read without them", entry.path)
+                frames.append(pl.read_parquet(f, columns=columns))
+        except FileNotFoundError:
+            log.warning("the %s file %s is gone: %s", action, entry.path, without)
+    return frames
+
+
+def added_negatives(store: Store, manifest: Manifest) -> pl.LazyFrame | None:
+    """``example_id`` and ``negatives`` (list of str) from the ``add`` entries (None: none, or its file is gone)."""
+    frames = _entry_files(store, manifest, "add", ["example_id", "negatives"], "rows are read without them")
     if not frames:
         return None
     return (pl.concat(frames).explode("negatives").drop_nulls().unique(maintain_order=True)
@@ -90,15 +98,7 @@ def marked_rows(store: Store, manifest: Manifest) -> pl.LazyFrame | None:
     and details (``contaminated (field=positive, source=offline:Bible)``), several joined by ``; `` (None: no
     mark filter). What an export shows, since a marked row is in the data and nothing else says so."""
     frames = []
-    for entry in manifest.filters.values():
-        if entry.action != "mark":
-            continue
-        try:
-            with store.fs.open(entry.path, "rb") as f:
-                verdicts = pl.read_parquet(f)
-        except FileNotFoundError:  # the manifest names a file that is gone: rerun the filters (`synthembed clean`)
-            log.warning("the verdicts of filter %s (%s) are gone: its marks are not shown", entry.path, entry.action)
-            continue
+    for verdicts in _entry_files(store, manifest, "mark", None, "its marks are not shown"):
         details = [c for c in verdicts.columns if c not in ("example_id", "reason")]
         why = pl.col("reason")
         if details:
