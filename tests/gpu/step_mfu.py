@@ -24,7 +24,15 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
+from typing import Callable
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tasks.train.grad_cache import Autocast, grad_cache_step  # noqa: E402
+from tasks.train.model import EmbeddingModel, apply_lora, default_attention, enable_checkpointing  # noqa: E402
 
 SHAPES = {  # MistralConfig arguments
     "mistral-7b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
@@ -82,6 +90,61 @@ def count_parameters(model) -> tuple[int, int]:
     return base, lora
 
 
+def build_model(shape: str, device: torch.device, gradient_checkpointing: bool = False) -> EmbeddingModel:
+    """The model training builds, at ``shape`` with random weights: a Mistral base (bf16 on a GPU,
+    float32 on the CPU; :func:`default_attention`) with LoRA r16 (alpha 32) on every linear layer.
+
+    Seeded: every call builds the same weights, so two measurements can each build their own copy.
+    """
+    from transformers import AutoModel, MistralConfig
+
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    config = MistralConfig(**SHAPES[shape], attn_implementation=default_attention(device, dtype))
+    torch.manual_seed(0)
+    with torch.device(device):  # initialised where it runs: a 7B model never passes through host memory
+        backbone = AutoModel.from_config(config, dtype=dtype)
+    if gradient_checkpointing:
+        enable_checkpointing(backbone)
+    return EmbeddingModel(apply_lora(backbone, rank=16, alpha=32)).train()
+
+
+def mixed_precision(device: torch.device) -> Autocast:
+    """bf16 autocast on a GPU, none on the CPU (float32), as the training loop runs it."""
+    return partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def lora_step(model: EmbeddingModel, optimizer: torch.optim.Optimizer, queries: dict, documents: dict,
+              mini_batch: int, mini_batch_tokens: int | None = None, no_grad_scale: int = 2) -> None:
+    """One training step as the loop takes it: zeroed gradients, GradCache over the whole contrastive
+    batch (one autocast region per forward phase), one optimizer step."""
+    device = next(model.parameters()).device
+    optimizer.zero_grad(set_to_none=True)
+    grad_cache_step(lambda b: model(**b), queries, documents, mini_batch, mini_batch_tokens=mini_batch_tokens,
+                    no_grad_scale=no_grad_scale, autocast=mixed_precision(device))
+    optimizer.step()
+
+
+def seconds_per_step(step: Callable[[], None], steps: int, device: torch.device) -> float:
+    """Mean wall seconds of ``steps`` calls of ``step``, after one untimed warm-up call (kernels,
+    allocator). A GPU runs asynchronously: it is synchronised before the clock starts and before it
+    stops, and its peak-memory counter restarts after the warm-up (read it with :func:`peak_gib`)."""
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    step()
+    synchronize()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    synchronize()
+    return (time.perf_counter() - started) / steps
+
+
+def peak_gib(device: torch.device) -> float | None:
+    """The most GPU memory tensors held since the last reset, GiB; None on the CPU."""
+    return round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == "cuda" else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shape", choices=SHAPES, default="mistral-7b")
@@ -95,50 +158,19 @@ def main() -> None:
     parser.add_argument("--gradient-checkpointing", action="store_true")
     args = parser.parse_args()
 
-    from functools import partial
-
-    import torch
-    from transformers import AutoModel, MistralConfig
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tasks.train.grad_cache import grad_cache_step
-    from tasks.train.model import EmbeddingModel, apply_lora, default_attention, enable_checkpointing
-
     device = torch.device(args.device)
-    on_gpu = device.type == "cuda"
-    dtype = torch.bfloat16 if on_gpu else torch.float32
-    config = MistralConfig(**SHAPES[args.shape], attn_implementation=default_attention(device, dtype))
-    torch.manual_seed(0)
-    with torch.device(device):
-        backbone = AutoModel.from_config(config, dtype=dtype)
-    if args.gradient_checkpointing:
-        enable_checkpointing(backbone)
-    model = EmbeddingModel(apply_lora(backbone, rank=16, alpha=32)).train()
+    model = build_model(args.shape, device, args.gradient_checkpointing)
+    config = model.backbone.config
     non_embedding, lora = count_parameters(model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-4)
-    autocast = partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16, enabled=on_gpu)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
     def inputs(rows: int) -> dict:
         ids = torch.randint(3, config.vocab_size, (rows, args.seq), device=device)
         return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        grad_cache_step(lambda b: model(**b), inputs(args.batch), inputs(args.batch), args.mini_batch,
-                        no_grad_scale=args.no_grad_scale, autocast=autocast)
-        optimizer.step()
-
-    synchronize = torch.cuda.synchronize if on_gpu else (lambda: None)
-    step()  # warm-up: kernels, allocator
-    synchronize()
-    if on_gpu:
-        torch.cuda.reset_peak_memory_stats()
-    started = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    synchronize()
-    seconds = (time.perf_counter() - started) / args.steps
+    seconds = seconds_per_step(lambda: lora_step(model, optimizer, inputs(args.batch), inputs(args.batch),
+                                                 args.mini_batch, no_grad_scale=args.no_grad_scale),
+                               args.steps, device)
     tokens = 2 * args.batch * args.seq
     shape = dict(non_embedding=non_embedding, lora=lora, layers=config.num_hidden_layers, seq=args.seq,
                  hidden=config.hidden_size)
@@ -148,7 +180,7 @@ def main() -> None:
     model_flops = model_flops_per_token(**shape) * tokens / seconds
     hardware_flops = hardware_flops_per_token(**shape, grad_cache_share=grad_cache_share,
                                               checkpointing=args.gradient_checkpointing) * tokens / seconds
-    name = torch.cuda.get_device_name(device) if on_gpu else "cpu"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peak = args.peak_tflops or peak_tflops(name)
     print(json.dumps({
         "shape": args.shape, "device": name, "seq": args.seq, "batch": args.batch, "mini_batch": args.mini_batch,
@@ -159,7 +191,7 @@ def main() -> None:
         "peak_tflops": peak,
         "mfu": float(f"{model_flops / (peak * 1e12):.3g}") if peak else None,
         "hfu": float(f"{hardware_flops / (peak * 1e12):.3g}") if peak else None,
-        "peak_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if on_gpu else None,
+        "peak_gib": peak_gib(device),
     }))
 
 

@@ -30,5 +30,7 @@ def test_the_gpu_check_runs_on_the_cpu_without_ray_prefect_polars_mteb_or_openai
     assert next(r for r in records if r.get("check") == "reload")["ok"] is True
     assert {r["gradient_checkpointing"] for r in records if "mfu" in r} == {True, False}
     assert {r["case"] for r in records if r.get("check") == "embed"} == {"short", "long"}
+    versus = next(r for r in records if r.get("check") == "cached_mnrl")  # ours and CachedMNRL, same batch
+    assert versus["ours_tokens_per_s"] > 0 and versus["st_tokens_per_s"] > 0 and versus["target_met"] is None
     assert (work / "out" / "model" / "modules.json").is_file()  # written where it was reloaded from
     assert sorted(p.name for p in out.iterdir()) == ["results.jsonl", "results.log", "summary.md"]

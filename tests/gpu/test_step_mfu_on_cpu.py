@@ -11,8 +11,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from step_mfu import (SHAPES, count_parameters, hardware_flops_per_token, model_flops_per_token,  # noqa: E402
-                      peak_tflops)
+from step_mfu import SHAPES, count_parameters, hardware_flops_per_token, model_flops_per_token, peak_tflops  # noqa: E402
 
 SCRIPT = Path(__file__).with_name("step_mfu.py")
 
