@@ -78,10 +78,19 @@ def test_a_deployment_run_through_a_process_worker_records_one_task_run_per_lang
                     while time.monotonic() < deadline:
                         flow_run = await client.read_flow_run(run.id)
                         if flow_run.state.is_final():
-                            tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [run.id]}))
+                            break
+                        await asyncio.sleep(1)
+                    else:
+                        raise TimeoutError("the deployment run did not finish in 480 s")
+                    # Task runs reach the API as events, after the flow run's own final state: on a busy
+                    # machine the read right after it can miss them, so wait (bounded) for both languages.
+                    deadline = time.monotonic() + 60
+                    while True:
+                        tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [run.id]}))
+                        synth = [t for t in tasks if t.name.startswith("synth-") and t.state and t.state.is_final()]
+                        if len(synth) >= 2 or time.monotonic() > deadline:
                             return flow_run, tasks
                         await asyncio.sleep(1)
-                    raise TimeoutError("the deployment run did not finish in 480 s")
 
             flow_run, tasks = asyncio.run(wait())
         finally:
