@@ -28,11 +28,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Cancelled
 
 from flows.clean import filter_run
-from tasks.clean.filters import check_evaluation_sources
+from tasks.clean.filters import check_evaluation_sources, llm_filter_report
 from tasks.clean.settings import CleanSettings
 from tasks.common.progress import Progress
 from tasks.common.secrets import llm_api_key
 from tasks.llm.backends import open_backend
+from tasks.llm.run_llm import RunLLM
 from tasks.runs.manifest import Manifest, ShardEntry
 from tasks.runs.parts import remove_uncommitted
 from tasks.storage.lease import RunLease, holding_lease
@@ -103,12 +104,17 @@ def open_checked_store(url: str) -> Store:
 # (dill) disassembles functions with dis.dis into a captured stdout; Prefect's print patch would
 # log those ~90 lines of bytecode (RESUME, LOAD_GLOBAL pa, ...) as the task's output.
 @task(name="clean", task_run_name="clean-{manifest.run_id}", cache_policy=NO_CACHE, log_prints=False)
-async def clean_data(store: Store, manifest: Manifest, settings: CleanSettings, lease: RunLease) -> Manifest:
-    """The filters over every committed row (:func:`flows.clean.filter_run`); one log line per filter."""
-    cleaned = await filter_run(store, manifest, settings, lease)
+async def clean_data(store: Store, manifest: Manifest, settings: CleanSettings, lease: RunLease,
+                     llm: RunLLM | None = None) -> Manifest:
+    """The filters over every committed row (:func:`flows.clean.filter_run`); one log line per filter, and
+    what the LLM filters report (the judge's agreement with the teacher, their spend)."""
+    cleaned = await filter_run(store, manifest, settings, lease, llm)
+    logger = get_run_logger()
     for name, entry in cleaned.filters.items():
-        get_run_logger().info("filter %s (%s): %s of %d rows, %.1fs", name, entry.action, entry.counts or "nothing",
-                              entry.rows_checked, entry.seconds)
+        logger.info("filter %s (%s): %s of %d rows, %.1fs", name, entry.action, entry.counts or "nothing",
+                    entry.rows_checked, entry.seconds)
+    for line in llm_filter_report(cleaned):
+        logger.info(line)
     return cleaned
 
 
@@ -184,7 +190,7 @@ async def synthesize(config: SynthesisConfig, only_shards: list[str] | None = No
             filters_error = None
             if not lease.lost.is_set() and not run.interrupted:  # interrupted: the next run filters
                 try:
-                    run.writer.manifest = await clean_data(store, run.manifest, config.clean, lease)
+                    run.writer.manifest = await clean_data(store, run.manifest, config.clean, lease, config.run_llm())
                 except Exception as exc:  # the parts are committed: report, and let `synthembed clean` redo it
                     filters_error = f"{type(exc).__name__}: {exc}"
                     logger.error("the filters failed (%s); the data is committed: rerun them with "

@@ -4,8 +4,8 @@
 * the LLM endpoint: ``--llm-base-url`` with ``--llm-model`` (synthesize, pipeline, retry), or else
   ``--embedded-model`` (synthesize, pipeline);
 * the budgets: ``--budget-tokens``, ``--budget-usd`` (synthesize, pipeline, retry);
-* the filters: near-duplicates, decontamination, meaning checks and negative mining (synthesize,
-  pipeline, clean).
+* the filters: near-duplicates, decontamination, meaning checks, the LLM judge, relabeling and negative
+  mining (synthesize, pipeline, clean).
 
 The options of a stage that the pipeline also takes live with that stage's command
 (:mod:`flows.cli.synthesize`, :mod:`flows.cli.train`, :mod:`flows.cli.evaluate`).
@@ -112,6 +112,20 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
                    "positive's score (training uses them after the row's own); 0: none (default: 3)")
     p.add_argument("--negative-score-ratio", type=float, metavar="R",
                    help="a mined negative scores under R x the positive's score (default: 0.95)")
+    p.add_argument("--judge", nargs="?", const="drop", metavar="drop|mark|off",
+                   help="let the run's LLM rate each row 1-5 for relevance and correctness against its task (one "
+                   "request per row, through the run's ledger and budget: a rerun pays nothing); rows scoring under "
+                   "--judge-threshold, or whose rating is unparseable: drop (--judge alone), mark or keep "
+                   "(default: off)")
+    p.add_argument("--judge-threshold", type=float, metavar="S",
+                   help="the least judge score (1 to 5) a row keeps (default: 3)")
+    p.add_argument("--relabel", action=argparse.BooleanOptionalAction, default=None,
+                   help="let the run's LLM pick each query's best positive among the teacher's top candidates from "
+                   "the run's documents (retrieval, short-short, long-long; one request per row, through the run's "
+                   "ledger and budget); training reads the choice; the old positive becomes a negative if the LLM "
+                   "finds it irrelevant (default: off)")
+    p.add_argument("--relabel-candidates", type=int, metavar="K",
+                   help="documents shown per query with --relabel, its own positive included (default: 4)")
 
 
 def filter_settings(args: argparse.Namespace, base: CleanSettings | None = None) -> CleanSettings:

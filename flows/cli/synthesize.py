@@ -38,7 +38,7 @@ from tasks.common.report import format_table
 from tasks.common.secrets import llm_api_key
 from tasks.common.settings import Settings
 from tasks.language.languages import parse_languages, parse_weights
-from tasks.llm.backends import open_backend
+from tasks.llm.backends import check_backend
 from tasks.llm.client import LLMSettings
 from tasks.runs.manifest import load_manifest
 from tasks.storage.lease import check_lease_free
@@ -236,11 +236,7 @@ async def preflight(config: SynthesisConfig) -> None:
     """
     store = open_store(config.store)
     await asyncio.to_thread(check_store, store)
-    backend = open_backend(config.llm, llm_api_key(), store, config.run_id)
-    try:
-        await backend.preflight()
-    finally:
-        await backend.close()
+    await check_backend(config.llm, llm_api_key(), store, config.run_id)
     await asyncio.to_thread(check_resumable, store, config)
     await asyncio.to_thread(check_lease_free, store, config.run_id)
 

@@ -1,5 +1,6 @@
 """Filters over a whole run's committed rows: near-duplicates, overlap with evaluation data, meaning
-checks by a teacher embedder; then hard negatives mined for the rows they keep.
+checks by a teacher embedder, optionally an LLM judge; then, for the rows they keep, optionally positives
+relabeled by the LLM, and hard negatives mined.
 
 Parts are generated and committed one by one, but a near-duplicate can sit in another part,
 shard or retry, so the filters run over *all* committed rows at once, after the parts (at the
@@ -9,7 +10,8 @@ a new ``{run}/filters/{name}-{timestamp}.parquet`` and records itself in the man
 :mod:`tasks.runs.verdicts`). The data files are never rewritten: readers
 (:func:`tasks.runs.parts.scan_run`, training, ``synthembed export``) leave out the rows a
 ``drop`` filter lists, and a ``mark`` filter only reports. The mined negatives are an ``add``
-entry: a file of ``example_id`` and ``negatives`` that readers may join (:mod:`tasks.clean.mining`).
+entry: a file of ``example_id`` and ``negatives`` that readers may join (:mod:`tasks.clean.mining`);
+the relabeled positives a ``replace`` entry that training applies (:mod:`tasks.clean.relabel`).
 
     manifest = clean_run(store, load_manifest(store, "r1"), CleanSettings(decontaminate="mark"))
     manifest.filters["near_duplicates"].counts   # {'near_duplicate_query': 12, 'near_duplicate_document': 3}
@@ -22,10 +24,12 @@ from pathlib import Path
 
 import polars as pl
 
+from tasks.clean.asking import JUDGE, RELABEL
 from tasks.clean.settings import CleanSettings
+from tasks.llm.run_llm import RunLLM
 from tasks.runs.manifest import FilterEntry, Manifest
 from tasks.runs.schema import TRIPLE_COLUMNS
-from tasks.runs.verdicts import write_verdicts
+from tasks.runs.verdicts import replace_positives, write_verdicts
 from tasks.storage.store import Store
 
 NEAR_DUPLICATES, CONTAMINATION = "near_duplicates", "contamination"
@@ -70,9 +74,11 @@ def check_evaluation_sources(settings: CleanSettings) -> None:
             raise EvaluationSourceMissing(f"unknown mteb task(s) {', '.join(unknown)} (--eval-mteb-tasks)")
 
 
-def clean_run(store: Store, manifest: Manifest, settings: CleanSettings) -> Manifest:
+def clean_run(store: Store, manifest: Manifest, settings: CleanSettings, llm: RunLLM | None = None) -> Manifest:
     """Run the filters over every committed row; the manifest with ``filters`` replaced (not yet saved).
 
+    ``llm`` is the run's LLM and budget, which the judge and the relabeler ask (:mod:`tasks.clean.asking`);
+    they run their own event loop, so call this from a thread without one (as :mod:`flows.clean` does).
     Raises FileNotFoundError when an evaluation source named by the settings cannot be read,
     before any verdict is written.
     """
@@ -82,6 +88,8 @@ def clean_run(store: Store, manifest: Manifest, settings: CleanSettings) -> Mani
     from tasks.clean.task_diversity import task_diversity_summary, task_duplicate_groups
     from tasks.runs.parts import scan_run
 
+    if settings.needs_llm and llm is None:
+        raise ValueError("--judge and --relabel ask the run's LLM, and none was given to the filters")
     rows = scan_run(store, manifest.run_id, manifest, filtered=False).select(TRIPLE_COLUMNS).collect()
     if rows.is_empty():  # nothing committed yet: no verdicts, no index to build
         return manifest.model_copy(update={"filters": {}})
@@ -104,33 +112,59 @@ def clean_run(store: Store, manifest: Manifest, settings: CleanSettings) -> Mani
                                          "by_source": by_source})
         if settings.decontaminate == "drop":
             dropped.append(found["example_id"])
-    if settings.needs_teacher:
-        filters.update(_teacher_filters(store, manifest, settings, rows, dropped))
+    if settings.needs_teacher or settings.needs_llm:
+        filters.update(_meaning_filters(store, manifest, settings, rows, dropped, llm))
     return manifest.model_copy(update={"filters": filters})
 
 
-def _teacher_filters(store: Store, manifest: Manifest, settings: CleanSettings, rows: pl.DataFrame,
-                     dropped: list[pl.Series]) -> dict[str, FilterEntry]:
-    """The meaning checks, then the mining over the rows every drop filter keeps: one teacher, one cache."""
+def _without(rows: pl.DataFrame, dropped: list[pl.Series]) -> pl.DataFrame:
+    return rows.filter(~pl.col("example_id").is_in(pl.concat(dropped))) if dropped else rows
+
+
+def _meaning_filters(store: Store, manifest: Manifest, settings: CleanSettings, rows: pl.DataFrame,
+                     dropped: list[pl.Series], llm: RunLLM | None) -> dict[str, FilterEntry]:
+    """The meaning checks, the LLM judge, then over the rows every drop filter keeps the relabeling and the
+    mining: one teacher, one cache."""
     from tasks.clean.embedding_cache import RunVectors
     from tasks.clean.meaning import find_inconsistent
     from tasks.clean.mining import mine_negatives, write_mined
     from tasks.clean.teacher import load_teacher
 
-    vectors = RunVectors(store, manifest.run_id, load_teacher(settings.teacher))
+    vectors = RunVectors(store, manifest.run_id, load_teacher(settings.teacher)) if settings.needs_teacher else None
     filters: dict[str, FilterEntry] = {}
-    details = {"teacher": vectors.teacher.key}
+    details = {"teacher": vectors.teacher.key} if vectors else {}
+    well_formed = _without(rows, dropped)  # what the judge reads: the teacher's rejects too, to compare the two
+    teacher_rejected = None
     if settings.meaning != "off":
         started, before = time.perf_counter(), vectors.embedded
         found = find_inconsistent(rows, vectors, settings.meaning_top_k, settings.translation_threshold)
         filters[MEANING] = write_verdicts(store, manifest, MEANING, found, rows, settings.meaning, started, {
             **details, "top_k": settings.meaning_top_k, "translation_threshold": settings.translation_threshold,
             "texts_embedded": vectors.embedded - before})
+        teacher_rejected = found["example_id"]
         if settings.meaning == "drop":
             dropped.append(found["example_id"])
+    if settings.judge != "off":
+        from tasks.clean.judge import judge_rows
+
+        started = time.perf_counter()
+        judged = judge_rows(store, manifest, llm, well_formed, settings.judge_threshold, teacher_rejected)
+        filters[JUDGE] = write_verdicts(store, manifest, JUDGE, judged.verdicts, well_formed, settings.judge, started,
+                                        judged.details)
+        if settings.judge == "drop":
+            dropped.append(judged.verdicts["example_id"])
+    kept = _without(rows, dropped)
+    if settings.relabel:
+        from tasks.clean.relabel import relabel_rows
+
+        started, before = time.perf_counter(), vectors.embedded
+        relabeled = relabel_rows(store, manifest, llm, kept, vectors, settings.relabel_candidates)
+        filters[RELABEL] = write_verdicts(store, manifest, RELABEL, relabeled.changes, kept, "replace", started,
+                                          {**relabeled.details, "texts_embedded": vectors.embedded - before})
+        # the mining ranks against the positives training will read, and never offers the new one as a negative
+        kept = replace_positives(kept.lazy(), relabeled.changes.lazy().select("example_id", "positive")).collect()
     if settings.mine_negatives > 0:
         started, before = time.perf_counter(), vectors.embedded
-        kept = rows.filter(~pl.col("example_id").is_in(pl.concat(dropped))) if dropped else rows
         mined = mine_negatives(kept, vectors, settings.mine_negatives, settings.negative_score_ratio)
         filters[MINED_NEGATIVES] = write_mined(store, manifest, MINED_NEGATIVES, mined, kept, started, {
             **details, "per_query": settings.mine_negatives, "score_ratio": settings.negative_score_ratio,
@@ -138,3 +172,12 @@ def _teacher_filters(store: Store, manifest: Manifest, settings: CleanSettings, 
     return filters
 
 
+def llm_filter_report(manifest: Manifest) -> list[str]:
+    """What the LLM filters of a cleaned run report beside their counts: the judge's agreement with the
+    teacher, and what each one's questions cost (printed by ``synthembed clean``, logged by synthesis)."""
+    from tasks.clean.judge import judge_report
+    from tasks.clean.relabel import relabel_report
+
+    reports = {JUDGE: judge_report, RELABEL: relabel_report}
+    return [line for name, report in reports.items() if name in manifest.filters
+            for line in report(manifest.filters[name])]

@@ -26,8 +26,14 @@ from mteb.models import ModelMeta
 from mteb.models.model_meta import ScoringFunction
 from mteb.types import PromptType
 
-from tasks.common.e5_small import (E5_PREFIXES, E5_SMALL_DIM, E5_SMALL_NAME, e5_small_revision, e5_small_vectors,
-                                   load_e5_small)
+from tasks.common.e5_small import (
+    E5_PREFIXES,
+    E5_SMALL_DIM,
+    E5_SMALL_NAME,
+    e5_small_revision,
+    e5_small_vectors,
+    load_e5_small,
+)
 from tasks.evaluate.devices import DEFAULT_BATCH_TOKENS, decoder_load_options, embed_in_token_batches
 from tasks.evaluate.encoders import TextEncoder, e5_inputs
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from tasks.evaluate.config import EvalConfig
 from tasks.evaluate.devices import DeviceError, cuda_count, resolve_device
-from tasks.evaluate.models import ModelSpec, check_model, parse_model
 from tasks.evaluate.estimate import plan, plan_rows, throughput_notes
+from tasks.evaluate.models import ModelSpec, check_model, parse_model
 from tasks.evaluate.suite import check_task_names, select_tasks
 from tasks.storage.store import check_store, open_store
 from tasks.train.launch import cluster_address

@@ -17,7 +17,13 @@ import warnings
 
 from tasks.benchmarks.mteb_tasks import offline_tasks
 from tasks.evaluate.benchmark import (  # noqa: F401  (TaskSelectionError, OFFLINE_TASKS: part of this module's API)
-    OFFLINE_BENCHMARK, OFFLINE_TASKS, TaskSelectionError, benchmark_task_names, check_hub, mteb_benchmark)
+    OFFLINE_BENCHMARK,
+    OFFLINE_TASKS,
+    TaskSelectionError,
+    benchmark_task_names,
+    check_hub,
+    mteb_benchmark,
+)
 from tasks.evaluate.units import save_result
 from tasks.storage.store import Store
 

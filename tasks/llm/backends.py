@@ -50,3 +50,13 @@ def open_backend(settings: LLMSettings, api_key: str | None, store: Store, run_i
 
         return BatchClient(settings, api_key, store, run_id)
     return LLMClient(settings, api_key)
+
+
+async def check_backend(settings: LLMSettings, api_key: str | None, store: Store, run_id: str) -> None:
+    """Raise LLMUnavailable unless the backend ``settings`` name can be used (the server answers and serves the
+    model; batch: and has a Batch API): before anything is spent."""
+    backend = open_backend(settings, api_key, store, run_id)
+    try:
+        await backend.preflight()
+    finally:
+        await backend.close()

@@ -9,6 +9,7 @@ too, with their reject reason, so the ledger is also the audit trail of what was
 Layout: one folder per part, JSON lines, one object per answer::
 
     {store}/runs/{run_id}/ledger/{task_type}/{language}/part-00003/{session}.jsonl
+    {store}/runs/{run_id}/ledger/filters/{name}/{session}.jsonl      # a whole-run filter's questions (the judge)
 
 How records reach the store depends on it:
 
@@ -54,6 +55,12 @@ def part_prefix(store: Store, run_id: str, part_key: str) -> str:
     """``sts/en/3`` -> ``{run}/ledger/sts/en/part-00003``."""
     task_type, language, index = part_key.split("/")
     return store.path("runs", run_id, "ledger", task_type, language, f"part-{int(index):05d}")
+
+
+def filter_prefix(store: Store, run_id: str, name: str) -> str:
+    """``judge`` -> ``{run}/ledger/filters/judge``: the answers to one whole-run filter's questions
+    (``filters`` is no task type, so no part of a shard shares the folder)."""
+    return store.path("runs", run_id, "ledger", "filters", name)
 
 
 class PartLedger:
@@ -164,6 +171,12 @@ class RequestLedger:
 
     def open_part(self, part_key: str) -> PartLedger:
         part = PartLedger(self.store, part_prefix(self.store, self.run_id, part_key), self.session)
+        self._open.add(part)
+        return part
+
+    def open_filter(self, name: str) -> PartLedger:
+        """The ledger of a whole-run filter's questions (:func:`filter_prefix`), kept like a part's."""
+        part = PartLedger(self.store, filter_prefix(self.store, self.run_id, name), self.session)
         self._open.add(part)
         return part
 

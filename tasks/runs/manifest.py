@@ -117,8 +117,9 @@ class FilterEntry(BaseModel):
 
     ``path`` holds its verdicts (``example_id``, ``reason``, details); ``action`` says whether
     readers drop those rows (``drop``) or only see them flagged (``mark``); ``add``: the file holds
-    what readers may add to rows (mined negatives: ``example_id``, ``negatives``). ``counts`` is by
-    reason, ``by_shard`` by shard key then reason.
+    what readers may add to rows (mined negatives: ``example_id``, ``negatives``); ``replace``: the
+    positives readers asking for them read instead (relabeled: ``example_id``, ``positive``,
+    ``negatives``). ``counts`` is by reason, ``by_shard`` by shard key then reason.
     """
 
     path: str

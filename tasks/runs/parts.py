@@ -19,7 +19,7 @@ import polars as pl
 
 from tasks.runs.manifest import Manifest, ShardStatus, find_run
 from tasks.runs.schema import ROW_SCHEMA
-from tasks.runs.verdicts import added_negatives, dropped_ids
+from tasks.runs.verdicts import added_negatives, dropped_ids, replace_positives, replaced_positives
 from tasks.storage.store import Store
 
 
@@ -51,15 +51,17 @@ def _storage_options(store: Store) -> dict | None:
 
 
 def scan_run(store: Store, run_id: str, manifest: Manifest | None = None, filtered: bool = True,
-             mined_negatives: bool = False) -> pl.LazyFrame:
+             mined_negatives: bool = False, relabeled: bool = False) -> pl.LazyFrame:
     """Lazily read the committed rows of a run: only parts the manifest marks complete.
 
     With ``filtered`` (the default) the rows a ``drop`` filter lists (near-duplicates,
     contaminated rows: :mod:`tasks.runs.verdicts`) are left out; ``filtered=False`` reads every
     committed row. With ``mined_negatives`` the rows gain a column ``mined_negatives`` (list of
     str, best first; empty when none were mined): the negatives an ``add`` entry holds
-    (:func:`tasks.runs.verdicts.mined_negatives`). Raises RunNotFound (a FileNotFoundError) if
-    the run has no manifest.
+    (:func:`tasks.runs.verdicts.added_negatives`). With ``relabeled`` the positives a ``replace`` entry
+    names are read instead of the generated ones (and, with ``mined_negatives``, the old positives the LLM
+    found irrelevant come first among the added negatives): what training reads. Raises RunNotFound (a
+    FileNotFoundError) if the run has no manifest.
     """
     manifest = manifest or find_run(store, run_id)
     paths = [store.url(p.path.removeprefix(store.root).lstrip("/"))
@@ -73,8 +75,10 @@ def scan_run(store: Store, run_id: str, manifest: Manifest | None = None, filter
     if filtered and manifest.filters:
         if (dropped := dropped_ids(store, manifest)) is not None:
             frame = frame.join(dropped, on="example_id", how="anti", maintain_order="left")
+    if relabeled and (replaced := replaced_positives(store, manifest)) is not None:
+        frame = replace_positives(frame, replaced)
     if mined_negatives:
-        mined = added_negatives(store, manifest)
+        mined = added_negatives(store, manifest, relabeled)
         if mined is None:
             frame = frame.with_columns(mined_negatives=pl.lit([], pl.List(pl.String)))
         else:

@@ -7,7 +7,10 @@ readers (:func:`tasks.runs.parts.scan_run`) leave out the ids a ``drop`` filter 
 module knows files and counts, not what any filter checks.
 
 One entry adds instead of removing: mined hard negatives (:mod:`tasks.clean.mining`), action
-``add``, a file of ``example_id`` and ``negatives`` (list of str) that readers may join.
+``add``, a file of ``example_id`` and ``negatives`` (list of str) that readers may join. One replaces:
+relabeled positives (:mod:`tasks.clean.relabel`), action ``replace``, a file of ``example_id``,
+``positive`` (the row's new positive) and ``negatives`` (the old positive, where it is no answer at all),
+which readers that ask for it apply (:func:`replace_positives`).
 """
 
 from __future__ import annotations
@@ -84,13 +87,36 @@ def _entry_files(store: Store, manifest: Manifest, action: str, columns: list[st
     return frames
 
 
-def added_negatives(store: Store, manifest: Manifest) -> pl.LazyFrame | None:
-    """``example_id`` and ``negatives`` (list of str) from the ``add`` entries (None: none, or its file is gone)."""
-    frames = _entry_files(store, manifest, "add", ["example_id", "negatives"], "rows are read without them")
+def added_negatives(store: Store, manifest: Manifest, relabeled: bool = False) -> pl.LazyFrame | None:
+    """``example_id`` and ``negatives`` (list of str) from the ``add`` entries (None: none, or its file is gone);
+    with ``relabeled``, the ``replace`` entries' negatives first (an old positive the LLM found irrelevant: only a
+    negative once its row's positive is replaced, else it would be the row's positive and negative at once)."""
+    columns = ["example_id", "negatives"]
+    frames = [*(_entry_files(store, manifest, "replace", columns, "rows are read without them") if relabeled else []),
+              *_entry_files(store, manifest, "add", columns, "rows are read without them")]
     if not frames:
         return None
     return (pl.concat(frames).explode("negatives").drop_nulls().unique(maintain_order=True)
             .group_by("example_id", maintain_order=True).agg("negatives").lazy())
+
+
+def replaced_positives(store: Store, manifest: Manifest) -> pl.LazyFrame | None:
+    """``example_id`` and ``positive`` from the ``replace`` entries (None: none, or its file is gone)."""
+    frames = _entry_files(store, manifest, "replace", ["example_id", "positive"], "rows keep their positives")
+    return pl.concat(frames).unique("example_id", keep="last", maintain_order=True).lazy() if frames else None
+
+
+def replace_positives(rows: pl.LazyFrame, replaced: pl.LazyFrame) -> pl.LazyFrame:
+    """``rows`` with the ``positive`` of each row that ``replaced`` (``example_id``, ``positive``) names, in place.
+
+    >>> rows = pl.LazyFrame({"example_id": ["a", "b"], "positive": ["old a", "old b"]})
+    >>> new = pl.LazyFrame({"example_id": ["b"], "positive": ["new b"]})
+    >>> replace_positives(rows, new).collect()["positive"].to_list()
+    ['old a', 'new b']
+    """
+    columns = rows.collect_schema().names()
+    return (rows.join(replaced.rename({"positive": "_replaced"}), on="example_id", how="left", maintain_order="left")
+            .with_columns(pl.coalesce("_replaced", "positive").alias("positive")).select(columns))
 
 
 def marked_rows(store: Store, manifest: Manifest) -> pl.LazyFrame | None:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from tasks.clean.settings import CleanSettings
 from tasks.language.languages import LANGUAGES, default_weights, parse_languages
 from tasks.llm.client import LLMSettings
+from tasks.llm.run_llm import RunLLM
 from tasks.runs.manifest import RUN_ID_PATTERN, PartEntry, ShardEntry, shard_key
 from tasks.runs.schema import TaskType
 from tasks.storage.store import StoreError, check_store_url
@@ -94,6 +95,12 @@ class SynthesisConfig(BaseModel):
         """USD per million prompt and completion tokens as this run is billed (Batch API: half price)."""
         factor = BATCH_PRICE_FACTOR if self.llm.mode == "batch" else 1.0
         return factor * self.price_input_per_mtok, factor * self.price_output_per_mtok
+
+    def run_llm(self) -> RunLLM:
+        """The run's LLM and budget as the cleaning stage's LLM filters (the judge) reach them."""
+        price_in, price_out = self.billed_prices()
+        return RunLLM(llm=self.llm, budget_tokens=self.budget_tokens, budget_usd=self.budget_usd,
+                      price_input_per_mtok=price_in, price_output_per_mtok=price_out)
 
     def cost_usd(self, prompt_tokens: float, completion_tokens: float) -> float:
         """Estimated spend for a token count at this run's prices."""

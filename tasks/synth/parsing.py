@@ -17,6 +17,7 @@ import json
 import re
 
 from tasks.language.scripts import script_share, word_count
+from tasks.llm.json_text import strip_fences
 from tasks.synth.check_settings import ExampleChecks
 from tasks.synth.language_check import check_language
 from tasks.synth.lengths import field_bounds
@@ -26,7 +27,6 @@ from tasks.synth.templates import placeholder_names
 
 MAX_ANSWER_CHARS = 64_000  # three fields at their maximum plus JSON: anything longer is runaway output
 MAX_FIELD_CHARS = 12_000  # ~3k words: far beyond any requested length, so it means runaway output
-_FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 # Template residue and filler that a weak model copies instead of writing content: our own
 # placeholders as templates write them (``${num_words}``, ``{{task}}``) and, with single braces,
 # only the names no text would use (``{query_length}``, ``{src_lang}``). Not every brace:
@@ -47,12 +47,6 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def strip_fences(text: str) -> str:
-    """Remove a surrounding markdown code fence (```json ... ```), if any."""
-    match = _FENCE.match(text)
-    return match.group(1) if match else text.strip()
 
 
 def load_json(text: str) -> object:

@@ -3,7 +3,8 @@
 Each row becomes (query with its instruction, positive, hard negatives, task type), as
 REFERENCE.md §3 maps the six task types; the synthesis stage already stored the mapped
 columns, so here queries only get ``Instruct: {task}\\nQuery: ``. A row's hard negatives are
-its own ``negative`` (if any), then the ``mined_negatives`` a cleaning pass may have added,
+its own ``negative`` (if any), then the ``mined_negatives`` a cleaning pass may have added (a row's
+``positive`` is the one a relabeling pass chose, where it replaced the generated one),
 at most ``negatives_per_query`` of them (default 1: the paper's one hard negative).
 
 Batches are homogeneous in the number of hard negatives per pair, so every worker holds the
@@ -110,7 +111,7 @@ def read_run(url: str) -> pl.DataFrame:
 
     store, run_id = split_run_url(url)
     try:
-        frame = scan_run(open_store(store), run_id, mined_negatives=True).collect()
+        frame = scan_run(open_store(store), run_id, mined_negatives=True, relabeled=True).collect()
     except FileNotFoundError as exc:
         raise ValueError(f"{url}: {exc}") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]

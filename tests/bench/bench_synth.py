@@ -132,9 +132,9 @@ def throughput(args, env: dict, work: Path) -> list[dict]:
 async def _engine_only(config) -> None:
     """The flow's work without Prefect: the same store check, lease, plan, preflight, backend,
     admission, language order and summary — everything but Prefect's task runs, logs and artifact."""
+    from tasks.llm.backends import open_backend
     from tasks.storage.lease import holding_lease
     from tasks.storage.store import check_store, open_store
-    from tasks.llm.backends import open_backend
     from tasks.synth.run import SynthesisRun, prepare_run, run_languages
     from tasks.synth.summary import shard_table, summarize
 

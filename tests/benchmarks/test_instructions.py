@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from mteb.types import PromptType
 
-from tasks.evaluate.encoders import RandomEncoder
 from tasks.benchmarks.instructions import E5_QUERY_TEMPLATE, TASK_INSTRUCTIONS, with_instruction
 from tasks.benchmarks.mteb_tasks import offline_tasks
+from tasks.evaluate.encoders import RandomEncoder
 from tasks.train.text import format_query
 
 

@@ -16,7 +16,6 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from tasks.evaluate.encoders import DedupEncoder, RandomEncoder
 from tasks.benchmarks.mteb_tasks import (
     BBCNewsClassification,
     BBCNewsClustering,
@@ -26,6 +25,7 @@ from tasks.benchmarks.mteb_tasks import (
     LeeDocumentSimilarity,
     offline_tasks,
 )
+from tasks.evaluate.encoders import DedupEncoder, RandomEncoder
 from tests.evaluate.mteb_run import run_tasks
 
 BIBLE_SAMPLES = 200

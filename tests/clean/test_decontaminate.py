@@ -7,10 +7,10 @@ import json
 import polars as pl
 import pytest
 
-from tasks.clean.decontaminate import build_index, evaluation_texts_from_file, find_contaminated, offline_suite_texts
 from tasks.benchmarks.data import bible
 from tasks.benchmarks.data.bible import distinct_pairs, load_bible_pairs
 from tasks.benchmarks.data.lee import load_lee
+from tasks.clean.decontaminate import build_index, evaluation_texts_from_file, find_contaminated, offline_suite_texts
 from tests.support.clean_frames import frame, sentences
 
 CHINESE_EVAL = "人工智能正在改变医疗行业，医生可以借助深度学习模型更早地发现癌症的迹象，从而挽救更多病人的生命。"

@@ -1,4 +1,5 @@
-"""The meaning and mining flags: a bad value is one error line and exit 2, before anything is read or written."""
+"""The meaning, mining and judge flags: a bad value is one error line and exit 2, before anything is read,
+written or asked."""
 
 from __future__ import annotations
 
@@ -23,6 +24,14 @@ def store_url(tmp_path):
     (["--mine-negatives", "-1"], "--mine-negatives -1: Input should be greater than or equal to 0"),
     (["--negative-score-ratio", "1.5"], "--negative-score-ratio 1.5: Input should be less than or equal to 1"),
     (["--meaning-top-k", "0"], "--meaning-top-k 0: Input should be greater than or equal to 1"),
+    (["--judge-threshold", "0"], "--judge-threshold 0.0: Input should be greater than or equal to 1"),
+    (["--judge", "--judge-threshold", "5.5"], "--judge-threshold 5.5: Input should be less than or equal to 5"),
+    (["--judge", "bogus"], "--judge 'bogus': Input should be 'drop', 'mark' or 'off'"),
+    (["--judge"], "ask the run's LLM, and run 'r1' stored none: give --llm-base-url and --llm-model"),
+    (["--judge", "--llm-base-url", "http://127.0.0.1:9/v1"], "--llm-base-url and --llm-model go together"),
+    (["--judge", "--llm-base-url", "http://127.0.0.1:9/v1", "--llm-model", "m"], "cannot reach the LLM server"),
+    (["--judge", "--llm-base-url", "http://127.0.0.1:9/v1", "--llm-model", "m", "--budget-tokens", "0"],
+     "--budget-tokens 0: Input should be greater than or equal to 1"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_a_bad_meaning_or_mining_flag_is_one_line_and_exit_2(store_url, tmp_path, flags, message, capsys):
     manifest = (tmp_path / "store/runs/r1/manifest.json").read_bytes()
@@ -31,3 +40,14 @@ def test_a_bad_meaning_or_mining_flag_is_one_line_and_exit_2(store_url, tmp_path
     assert len(err) == 1 and message in err[0], err
     assert (tmp_path / "store/runs/r1/manifest.json").read_bytes() == manifest  # nothing changed
     assert not (tmp_path / "store/runs/r1/filters").exists() and not (tmp_path / "store/runs/r1/embeddings").exists()
+    assert not (tmp_path / "store/runs/r1/ledger").exists()
+
+
+@pytest.mark.parametrize("command", ["synthesize", "pipeline"])
+def test_synthesize_and_the_pipeline_refuse_a_bad_judge_threshold_before_any_call(command, tmp_path, capsys):
+    argv = [command, "--store", f"file://{tmp_path}/store", "--llm-base-url", "http://127.0.0.1:9/v1", "--llm-model",
+            "m", "--judge", "--judge-threshold", "9"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --judge-threshold 9.0: Input should be less than or equal to 5"]
+    assert not (tmp_path / "store").exists()

@@ -119,7 +119,7 @@ def test_clean_mines_for_kept_rows_only_and_readers_get_mined_negatives(tmp_path
         assert "a forbidden text that is dropped as a duplicate" not in negatives
     assert "mined_negatives" not in scan_run(store, "r1").collect().columns  # only when asked for
     # And training reads them: each pair's negatives are the mined ones, up to --negatives-per-query
-    from tasks.train.data import to_pairs, read_run
+    from tasks.train.data import read_run, to_pairs
 
     pairs = to_pairs(read_run(f"file://{tmp_path}/store/runs/r1"), negatives_per_query=2)
     mined = {f"Instruct: t\nQuery: {q}": list(n) for q, n in read.select("query", "mined_negatives").iter_rows()}

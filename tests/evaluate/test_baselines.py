@@ -8,8 +8,8 @@ from datasets import Dataset
 from mteb.types import PromptType
 from torch.utils.data import DataLoader
 
-from tasks.evaluate.baselines import LastTokenEncoder
 from tasks.benchmarks.instructions import with_instruction
+from tasks.evaluate.baselines import LastTokenEncoder
 from tasks.evaluate.suite import select_tasks
 from tasks.train.base_model import resolve_base_model
 

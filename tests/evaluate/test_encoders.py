@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.evaluate.encoders import DedupEncoder, RandomEncoder
 from tasks.benchmarks.mteb_tasks import BibleBitextMining, BibleRetrievalEnEs, LeeDocumentSimilarity
+from tasks.evaluate.encoders import DedupEncoder, RandomEncoder
 from tests.evaluate.mteb_run import run_tasks
 
 

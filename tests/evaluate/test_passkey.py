@@ -14,8 +14,8 @@ from transformers import AutoModel, Gemma3TextConfig, LlamaConfig, Qwen2Config
 
 from tasks.evaluate.passkey import (
     DEFAULT_LENGTHS,
-    PASSKEY_TASK,
     FIRST_NAMES,
+    PASSKEY_TASK,
     generate_passkey_documents,
     passkey_accuracy,
     passkey_query,

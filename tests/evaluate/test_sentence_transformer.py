@@ -14,11 +14,11 @@ from datasets import Dataset
 from mteb.types import PromptType
 from torch.utils.data import DataLoader
 
+from tasks.benchmarks.instructions import E5_QUERY_TEMPLATE, with_instruction
+from tasks.benchmarks.mteb_tasks import BibleBitextMining, BibleRetrievalEnEs, BibleRetrievalEsEn
 from tasks.evaluate.baselines import local_model_meta
 from tasks.evaluate.encoders import DedupEncoder
-from tasks.benchmarks.instructions import E5_QUERY_TEMPLATE, with_instruction
 from tasks.evaluate.models import load_encoder, parse_model
-from tasks.benchmarks.mteb_tasks import BibleBitextMining, BibleRetrievalEnEs, BibleRetrievalEsEn
 from tasks.evaluate.sentence_transformer import SentenceTransformerEncoder
 from tests.evaluate.mteb_run import run_tasks
 

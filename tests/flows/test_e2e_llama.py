@@ -17,10 +17,10 @@ import pytest
 
 from tasks.runs.manifest import ShardStatus, load_manifest, save_manifest
 from tasks.runs.parts import scan_run
+from tasks.runs.schema import TaskType
 from tasks.storage.store import open_store
 from tasks.synth.config import SynthesisConfig
 from tasks.synth.parsing import parse_example
-from tasks.runs.schema import TaskType
 from tests.support.synthembed_cli import E2E_LENGTHS
 
 pytestmark = pytest.mark.e2e

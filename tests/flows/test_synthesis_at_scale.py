@@ -21,6 +21,7 @@ from tests.support.file_hashes import committed_file_hashes
 from tests.support.ledger_files import ledger_keys, ledger_records
 from tests.support.synthembed_cli import SYNTHEMBED, assert_rows_are_valid, run_cli, synthesize_argv
 
+
 def test_kill_9_mid_run_then_the_same_command_pays_only_for_what_was_never_answered(prefect_api, tmp_path):
     # Given a 2-shard run of 240 requests in parts of 30, against a server taking 0.1 s per request
     store_url, run_dir = f"file://{tmp_path}", tmp_path / "runs" / "killed"

@@ -11,9 +11,9 @@ import asyncio
 
 import pytest
 
-from tasks.storage.store import open_store
 from tasks.llm.admission import Admission
 from tasks.llm.backends import open_backend
+from tasks.storage.store import open_store
 from tasks.synth.config import SynthesisConfig
 from tasks.synth.run import ShardIncomplete, SynthesisRun, prepare_run
 from tests.support.fake_openai import FakeOpenAI

@@ -6,8 +6,8 @@ import json
 import secrets
 
 from tasks.llm.ledger import FLUSH_N, RequestLedger, part_prefix
-from tasks.storage.store import check_store, open_store
 from tasks.llm.requests import ChatRequest, Completion
+from tasks.storage.store import check_store, open_store
 
 
 def _completion(n: int) -> Completion:

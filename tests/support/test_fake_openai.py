@@ -17,11 +17,11 @@ import httpx
 import openai
 import pytest
 
-from tasks.synth.check_settings import ExampleChecks
 from tasks.language.languages import LANGUAGES
+from tasks.language.scripts import script_share
+from tasks.synth.check_settings import ExampleChecks
 from tasks.synth.parsing import Rejected, RejectReason, parse_example, parse_task_list
 from tasks.synth.sampling import pick_task, sample_examples, shard_seed
-from tasks.language.scripts import script_share
 from tasks.synth.task_types import TASK_SPECS, TaskType
 from tasks.synth.templates import BRAINSTORM
 from tests.support.fake_openai import FakeOpenAI, valid_answer

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tasks.runs.schema import TaskType
 from tasks.synth.config import SynthesisConfig
 from tasks.synth.estimate import answer_words, estimate_run
-from tasks.runs.schema import TaskType
 
 LLM = {"base_url": "http://127.0.0.1:1/v1", "model": "m"}
 

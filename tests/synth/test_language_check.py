@@ -6,12 +6,12 @@ import json
 
 import pytest
 
+from tasks.language.languages import LANGUAGES, language_script
+from tasks.runs.schema import TaskType
 from tasks.synth.check_settings import ExampleChecks
 from tasks.synth.language_check import check_language, check_script
 from tasks.synth.language_id import check_identified, clean_for_identification, identify
-from tasks.language.languages import LANGUAGES, language_script
 from tasks.synth.parsing import Rejected, RejectReason, parse_example
-from tasks.runs.schema import TaskType
 from tests.support.real_text import REAL_TEXT_LANGUAGES, english_sentences, passage
 
 LATIN_WITH_TEXT = [c for c in REAL_TEXT_LANGUAGES if language_script(c) == "Latin" and c != "en"]

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from tasks.language.scripts import word_count
+from tasks.runs.schema import TaskType
 from tasks.synth.check_settings import ExampleChecks
 from tasks.synth.lengths import LengthPolicy, completion_tokens_needed, field_bounds
 from tasks.synth.parsing import Rejected, RejectReason, parse_example
-from tasks.language.scripts import word_count
-from tasks.runs.schema import TaskType
 from tests.support.real_text import passage
 
 

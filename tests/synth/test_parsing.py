@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tasks.synth.parsing import Rejected, RejectReason, parse_example, parse_task_list, script_share, strip_fences
 from tasks.runs.schema import TaskType
+from tasks.synth.parsing import Rejected, RejectReason, parse_example, parse_task_list, script_share, strip_fences
 
 LONG = " ".join(["word"] * 160)  # long-long: at least 300 words asked, half of it accepted
 GOOD = {

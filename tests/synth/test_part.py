@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from tasks.llm.ledger import RequestLedger
-from tasks.storage.store import open_store
 from tasks.llm.budget import Budget
-from tasks.llm.client import LLMClient, LLMSettings
 from tasks.llm.caller import LLMCaller
-from tasks.synth.part import PartSpec, generate_part
+from tasks.llm.client import LLMClient, LLMSettings
+from tasks.llm.ledger import RequestLedger
 from tasks.runs.schema import TaskType
+from tasks.storage.store import open_store
+from tasks.synth.part import PartSpec, generate_part
 from tests.support.fake_openai import FakeOpenAI
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.synth.config import SynthesisConfig, apportion, plan_shards
 from tasks.language.languages import LANGUAGES, default_weights, language_name, parse_languages, parse_weights
+from tasks.synth.config import SynthesisConfig, apportion, plan_shards
 from tasks.synth.sampling import call_seed, pick_task, sample_examples, shard_seed
 from tasks.synth.task_types import TASK_SPECS, TaskType
 

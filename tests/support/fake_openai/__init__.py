@@ -5,6 +5,7 @@ It serves ``/v1/models``, ``/v1/chat/completions``, the Batch API (``/v1/files``
 of concurrent keep-alive requests with simulated latency cost no thread each. One module per job:
 
 * :mod:`.answers` — answers built from our prompts (the keys of ``TASK_SPECS``, each in its language);
+* :mod:`.filter_answers` — answers to the cleaning stage's questions (the judge, the relabeler);
 * :mod:`.replies` — what a policy's kind answers to one chat request, online or in a batch;
 * :mod:`.server` — :class:`FakeOpenAI`, the HTTP server and its online chat;
 * :mod:`.batch` — the Batch API's files and batches;
@@ -22,6 +23,7 @@ requests, online and batch items; ``prompt``: the last message's content):
     one_language    valid JSON, every field in the first field's language (bitext: no translation)
     no_json_mode    400 if ``response_format`` is sent (a server without JSON mode), else ok
     expire          a batch item left unanswered, so its batch expires (online: like stall)
+    low_score       a judge's rating of 1 (``ok`` rates 5; :mod:`.filter_answers`)
 
 Everything is recorded for assertions: ``requests`` (time, kind), ``bodies`` (each request's
 JSON), ``batch_requests``, ``batch_bodies``, ``files``, ``batches``, and the concurrency

@@ -24,6 +24,7 @@ from tasks.synth.language_id import check_identified
 from tasks.synth.lengths import asked_words
 from tasks.synth.rejects import Rejected
 from tasks.synth.task_types import TASK_SPECS
+from tests.support.fake_openai.filter_answers import is_judge, is_relabel, judge_answer, relabel_answer
 from tests.support.real_text import sentences
 
 # Every JSON key an example prompt may ask for: the task types' output keys, once each.
@@ -188,11 +189,16 @@ def _cut_letters(text: str, language: str, letters: int) -> str:
 
 
 def valid_answer(prompt: str, n: int, language: str | None = None) -> str:
-    """A valid JSON answer for whatever the prompt asks: a brainstorm task list or one example.
+    """A valid JSON answer for whatever the prompt asks: a brainstorm task list, one example, or a cleaning
+    question (:mod:`.filter_answers`).
 
     Each field is real text in its language (``language`` overrides what the prompt asks), as
     long as the prompt asks, and carries ``n``, so answers to one prompt differ by request number.
     """
+    if is_judge(prompt):  # the cleaning stage's questions (their prompts hold row texts: asked first)
+        return judge_answer(5)
+    if is_relabel(prompt):
+        return relabel_answer(prompt)
     if '"tasks"' in prompt:
         return json.dumps({"tasks": [f"Given a topic number {n}-{i}, retrieve passages about it." for i in range(20)]})
     fields = {

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from tests.support.fake_openai.answers import field_languages, malformed_answer, valid_answer, wrong_keys_answer
+from tests.support.fake_openai.filter_answers import judge_answer
 
 MODEL = "fake-model"
 CHAT_ENDPOINT = "/v1/chat/completions"
@@ -64,6 +65,7 @@ def chat_reply(kind: str, n: int, prompt: str, body: dict, retry_after_s: float)
     content = {
         "malformed": malformed_answer,
         "wrong_keys": wrong_keys_answer,
+        "low_score": lambda: judge_answer(1),
     }.get(kind, lambda: valid_answer(prompt, n, _answer_language(kind, prompt)))()
     # Token counts are word counts; max_tokens cuts the answer like a real server would.
     words, limit, finish = content.split(), body.get("max_completion_tokens") or body.get("max_tokens"), "stop"
