@@ -81,7 +81,7 @@ class Run:
 def open_run(store: Store, run_id: str) -> Run:
     """The run's manifest and committed rows; RunNotFound if there is no such run, ExportError if it has no rows."""
     manifest = find_run(store, run_id)
-    rows = scan_run(store, run_id, manifest)
+    rows = scan_run(store, run_id, manifest, relabeled=True)  # what training reads: a relabeled positive wins
     count = rows.select(pl.len()).collect().item()
     if count == 0:
         complete = sum(e.status is ShardStatus.COMPLETE for e in manifest.shards.values())

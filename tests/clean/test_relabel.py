@@ -13,6 +13,7 @@ import pytest
 from flows.cli import main
 from tasks.clean.embedding_cache import RunVectors
 from tasks.clean.relabel import Unparseable, candidate_lists, choice_parser
+from tasks.export.dataset import open_run
 from tasks.llm.requests import Completion
 from tasks.runs.manifest import load_manifest
 from tasks.runs.parts import scan_run
@@ -86,6 +87,8 @@ def test_the_llms_choice_replaces_the_positive_and_training_reads_it(word_teache
         pairs = {p.query.rsplit("Query: ", 1)[1]: p for p in to_pairs(read_run(f"{url}/runs/r1"), 2)}
         assert pairs[ROWS[0][0]].positive == ROWS[1][1]
         assert pairs[ROWS[0][0]].negatives == ("unrelated negative number 0 about volcanoes", ROWS[0][1])
+        exported = open_run(store, "r1").rows.collect().sort("example_id")  # synthembed export: as training reads
+        assert exported["positive"].to_list()[:4] == [ROWS[1][1], ROWS[1][1], ROWS[3][1], ROWS[3][1]]
 
         # the same command again pays nothing; --no-relabel takes the entry away
         assert main([*argv, "--llm-base-url", server.base_url, "--llm-model", server.model]) == 0
