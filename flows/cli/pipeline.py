@@ -1,6 +1,6 @@
 """``synthembed pipeline``: synthesize → train → evaluate in one parent flow (what ``make run`` runs).
 
-    synthembed pipeline --languages en,es --task-types all --examples-per-shard 3 --steps 30
+    synthembed pipeline --languages en,es --task-types all --examples-per-shard 8 --steps 30
 
 It takes the flags of the three stage commands under the same names: all of ``synthesize``'s,
 ``train``'s but where the data comes from (the run it synthesizes), ``evaluate``'s but which

@@ -9,7 +9,7 @@
    tokens ÷ the wall time of the rounds.
 2. Rows kept per minute: ``synthembed synthesize`` on the embedded server (its default slots)
    with each generator, on the plan `make run` uses (English and Spanish, all six task types,
-   3 examples per shard, ``--min-length-ratio 0.1``), under a real Prefect server. Rows are
+   8 examples per shard, ``--min-length-ratio 0.1``), under a real Prefect server. Rows are
    those the run's readers keep (after the checks and filters); minutes are the command's wall
    time, server start and model load included.
 
@@ -51,7 +51,7 @@ PROMPT = ("Brainstorm one retrieval example and answer as a JSON object with key
 TOPICS = ["medieval glassmaking", "tidal energy", "beekeeping law", "Baltic shipping", "soil microbes",
           "early radio", "cheese caves", "volcanic glass", "railway signalling", "moss gardens",
           "salt marshes", "bell founding", "ice roads", "paper conservation", "kite aerodynamics", "fog nets"]
-SYNTHESIS_ARGS = ["--languages", "en,es", "--task-types", "all", "--examples-per-shard", "3",
+SYNTHESIS_ARGS = ["--languages", "en,es", "--task-types", "all", "--examples-per-shard", "8",
                   "--min-length-ratio", "0.1"]  # what `make run` synthesizes (Makefile RUN_ARGS)
 
 
