@@ -95,7 +95,11 @@ def test_a_deployment_run_through_a_process_worker_records_one_task_run_per_lang
             flow_run, tasks = asyncio.run(wait())
         finally:
             os.killpg(worker.pid, 15)
-            worker.wait(30)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:  # a worker slow to stop (busy machine) is not what this test checks
+                os.killpg(worker.pid, 9)
+                worker.wait(30)
             log.close()
     worker_log = (tmp_path / "worker.log").read_text(errors="replace")
     assert flow_run.state.type.value == "COMPLETED", f"{flow_run.state.message}\n{worker_log[-3000:]}"
