@@ -52,7 +52,7 @@ soak: setup
 # then the demo's training recipe on it with 3 seeds, synthetic-only and mixed 1:1 with real EN-ES pairs
 # (Django's catalogs), each scored on the offline suite beside the untrained base, MiniLM and e5-small.
 QUALITY_SYNTH ?= --languages en,es --task-types all --examples-per-shard 24 --min-length-ratio 0.1
-QUALITY_TRAIN ?= --steps 30 --batch-size 8 --mini-batch-size 16 --max-length 128 --learning-rate 1e-3 --warmup-steps 3 --cpus-per-worker 2 --checkpoint-every 100 --eval-every 10
+QUALITY_TRAIN ?= --steps 30 --batch-size 8 --mini-batch-size 16 --max-length 128 --learning-rate 1e-3 --warmup-steps 3 --temperature 0.05 --cpus-per-worker 2 --checkpoint-every 100 --eval-every 10
 QUALITY_EVAL ?= --bible-samples 500 --bbc-per-label 20 --max-length 128
 quality: setup
 	$(BIN)/python tests/bench/quality.py --workdir quality --synth "$(QUALITY_SYNTH)" --seeds 1,2,3 \

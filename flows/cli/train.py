@@ -36,6 +36,8 @@ class TrainingDefaults:
     max_length: int = 512
     learning_rate: float = 1e-4
     warmup_steps: int = 10
+    temperature: float = 0.02  # the paper's; the pipeline's small batches need a softer one (BENCHMARKS.md)
+    eval_every: int | None = None  # None: about 20 held-out evaluations per run
     cpus_per_worker: float | None = None
     checkpoint_every: int | None = 50  # None: the command decides (the pipeline: half of --steps)
     aliases: dict[str, str] = field(default_factory=dict)  # flag -> an older spelling that still works
@@ -64,7 +66,8 @@ def add_training_options(p: argparse.ArgumentParser | argparse._ArgumentGroup, d
     p.add_argument(*flags("--max-length"), type=int, default=defaults.max_length, metavar="TOKENS",
                    help="tokens per training text (default: %(default)s)")
     p.add_argument("--lora-rank", type=int, default=16)
-    p.add_argument("--temperature", type=float, default=0.02)
+    p.add_argument("--temperature", type=float, default=defaults.temperature,
+                   help="InfoNCE temperature τ (default: %(default)s)")
     p.add_argument("--false-negative-margin", type=float,
                    help="mask a negative scoring above cos(query, positive) - MARGIN, by the model's own "
                    "scores (e.g. 0.05; default: off)")
@@ -72,8 +75,8 @@ def add_training_options(p: argparse.ArgumentParser | argparse._ArgumentGroup, d
                    help="hard negatives per query: the row's own, then mined ones (default: %(default)s)")
     p.add_argument("--holdout-fraction", type=float, metavar="F",
                    help="rows never trained on, for the held-out loss (default: 0.1 from 20 rows on, else 0)")
-    p.add_argument("--eval-every", type=int, metavar="N",
-                   help="steps between held-out evaluations (default: about 20 per run)")
+    p.add_argument("--eval-every", type=int, metavar="N", default=defaults.eval_every,
+                   help=f"steps between held-out evaluations (default: {defaults.eval_every or 'about 20 per run'})")
     p.add_argument("--early-stop-patience", type=int, metavar="P",
                    help="stop when the held-out loss has not improved for P evaluations; the best weights are "
                    "exported (default: off, the last are)")

@@ -30,3 +30,12 @@ def test_the_flags_reach_the_config(monkeypatch):
 def test_a_margin_outside_minus_one_to_one_is_refused(margin, capsys):
     assert train_command(_train_args("--false-negative-margin", margin)) == 2
     assert "false_negative_margin must be between -1 and 1" in capsys.readouterr().err
+
+
+def test_the_pipeline_trains_at_its_own_temperature_and_train_keeps_the_papers():
+    from flows.cli.pipeline import PIPELINE_TRAINING
+
+    pipeline, train = build_parser().parse_args(["pipeline"]), _train_args()
+    assert (pipeline.temperature, pipeline.eval_every) == (PIPELINE_TRAINING.temperature, 5) == (0.05, 5)
+    assert (train.temperature, train.eval_every) == (0.02, None)  # E5-mistral's τ; ~20 evaluations per run
+    assert build_parser().parse_args(["pipeline", "--temperature", "0.02"]).temperature == 0.02
