@@ -16,7 +16,7 @@ UI_URL := http://127.0.0.1:4200
 
 # What `make run` runs: the whole pipeline on the embedded defaults (see README, "The pipeline"):
 # English + Spanish, all six task types, 8 examples per shard (filtered by the meaning checks, given
-# mined negatives) -> LoRA on Qwen2.5-0.5B, 30 steps of batch 8 at lr 1e-3 -> the offline suite
+# mined negatives) -> LoRA on Qwen2.5-0.5B, 30 steps of batch 8 at lr 1e-3, τ 0.05 -> the offline suite
 # against the untrained base, MiniLM and multilingual-e5-small. 8, not 3, per shard: the meaning
 # checks drop a quarter of the 0.5B generator's rows, and ~17 rows were too few to learn from
 # (BENCHMARKS.md "Quality").
