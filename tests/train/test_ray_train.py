@@ -110,7 +110,7 @@ def test_ray_train_lowers_loss_checkpoints_to_s3_resumes_and_exports(real_run, s
 
 
 def _set_loss(model, tokenizer, pairs) -> float:
-    """Training's InfoNCE with every pair's positive in one batch (no hard negatives)."""
+    """Training's InfoNCE, τ = 0.05, with every pair's positive in one batch (no hard negatives)."""
     queries = model.encode([pair.query for pair in pairs], tokenizer, max_length=128)
     positives = model.encode([pair.positive for pair in pairs], tokenizer, max_length=128)
-    return float(info_nce_loss(queries, positives))
+    return float(info_nce_loss(queries, positives, temperature=0.05))
