@@ -16,7 +16,7 @@ UI_URL := http://127.0.0.1:4200
 
 # What `make run` runs: the whole pipeline on the embedded defaults (see README, "The pipeline"):
 # English + Spanish, all six task types, 8 examples per shard (filtered by the meaning checks, given
-# mined negatives) -> LoRA on Qwen2.5-0.5B, 30 steps of batch 8 at lr 1e-3, τ 0.05 -> the offline suite
+# mined negatives) -> LoRA on Qwen2.5-0.5B, 30 steps of batch 8 at lr 1e-3 (10 warm-up), τ 0.05 -> the offline suite
 # against the untrained base, MiniLM and multilingual-e5-small. 8, not 3, per shard: the meaning
 # checks drop a quarter of the 0.5B generator's rows, and ~17 rows were too few to learn from
 # (BENCHMARKS.md "Quality").
@@ -52,7 +52,7 @@ soak: setup
 # then the demo's training recipe on it with 3 seeds, synthetic-only and mixed 1:1 with real EN-ES pairs
 # (Django's catalogs), each scored on the offline suite beside the untrained base, MiniLM and e5-small.
 QUALITY_SYNTH ?= --languages en,es --task-types all --examples-per-shard 24 --min-length-ratio 0.1
-QUALITY_TRAIN ?= --steps 30 --batch-size 8 --mini-batch-size 16 --max-length 128 --learning-rate 1e-3 --warmup-steps 3 --temperature 0.05 --cpus-per-worker 2 --checkpoint-every 100 --eval-every 10
+QUALITY_TRAIN ?= --steps 30 --batch-size 8 --mini-batch-size 16 --max-length 128 --learning-rate 1e-3 --warmup-steps 10 --temperature 0.05 --cpus-per-worker 2 --checkpoint-every 100 --eval-every 10
 QUALITY_EVAL ?= --bible-samples 500 --bbc-per-label 20 --max-length 128
 quality: setup
 	$(BIN)/python tests/bench/quality.py --workdir quality --synth "$(QUALITY_SYNTH)" --seeds 1,2,3 \
