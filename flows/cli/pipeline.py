@@ -37,7 +37,7 @@ from tasks.common.settings import Settings
 # τ = 0.05, not the paper's 0.02: on make run's ~35 pairs in batches of 8, τ = 0.02 collapsed a run (seed 0:
 # mean 0.092, below the untrained base; lr 3e-4 did not save it: 0.122) and τ = 0.05 trained the same data to
 # 0.585 (BENCHMARKS.md "Quality: the temperature"). Warm-up over 10 of the 30 steps, not 3: with 3, a make run
-# at seed 1 collapsed even at τ = 0.05 (loss stuck at ln 16 from step 4, where lr reached 9.6e-4); with 10 the
+# at seed 1 collapsed even at τ = 0.05 (lr 1e-3 from step 2, a loss spike on step 4, then stuck near ln 16); with 10 the
 # same data and seed trained (BENCHMARKS.md "Quality: three seeds"). Held-out loss every 5 steps: seconds each.
 PIPELINE_TRAINING = TrainingDefaults(
     steps=30, batch_size=8, mini_batch_size=16, max_length=128, learning_rate=1e-3, warmup_steps=10,

@@ -38,6 +38,6 @@ def test_the_pipeline_trains_at_its_own_temperature_and_train_keeps_the_papers()
     pipeline, train = build_parser().parse_args(["pipeline"]), _train_args()
     assert (pipeline.temperature, pipeline.eval_every) == (PIPELINE_TRAINING.temperature, 5) == (0.05, 5)
     assert (train.temperature, train.eval_every) == (0.02, None)  # E5-mistral's τ; ~20 evaluations per run
-    # A third of make run's 30 steps warms up: with 3, seed 1's run collapsed at step 4 (BENCHMARKS.md).
+    # A third of make run's 30 steps warms up: with 3, seed 1's run collapsed (BENCHMARKS.md).
     assert (pipeline.warmup_steps, train.warmup_steps) == (PIPELINE_TRAINING.warmup_steps, 10) == (10, 10)
     assert build_parser().parse_args(["pipeline", "--temperature", "0.02"]).temperature == 0.02
