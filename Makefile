@@ -54,8 +54,8 @@ soak: setup
 QUALITY_SYNTH ?= --languages en,es --task-types all --examples-per-shard 24 --min-length-ratio 0.1
 QUALITY_TRAIN ?= --steps 30 --batch-size 8 --mini-batch-size 16 --max-length 128 --learning-rate 1e-3 --warmup-steps 10 --temperature 0.05 --cpus-per-worker 2 --checkpoint-every 100 --eval-every 10
 QUALITY_EVAL ?= --bible-samples 500 --bbc-per-label 20 --max-length 128
-quality: setup
-	$(BIN)/python tests/bench/quality.py --workdir quality --synth "$(QUALITY_SYNTH)" --seeds 1,2,3 \
+quality: setup ui
+	PREFECT_API_URL=$(UI_URL)/api $(BIN)/python tests/bench/quality.py --workdir quality --synth "$(QUALITY_SYNTH)" --seeds 1,2,3 \
 		--variant "demo recipe=$(QUALITY_TRAIN)" --labelled-mix 1 --eval "$(QUALITY_EVAL)"
 
 # Benchmarks (see BENCHMARKS.md): synthesis throughput vs a bare AsyncOpenAI client and Prefect's
