@@ -37,6 +37,11 @@ SYNTHEMBED = [sys.executable, "-m", "flows.cli"]
 BASELINES = ("base", "all-MiniLM-L6-v2", "multilingual-e5-small")
 
 
+# Exit codes that still leave usable output: synthesize's 3 means every shard is complete but some kept
+# under --min-yield of their examples (the embedded 0.5B's long-long documents do); the log says which.
+USABLE_EXITS = {"synthesize": (0, 3)}
+
+
 def run_cli(args: list[str], log: Path) -> float:
     """One ``synthembed`` command, its output appended to ``log``; seconds it took. Raises on failure."""
     started = time.perf_counter()
@@ -44,7 +49,7 @@ def run_cli(args: list[str], log: Path) -> float:
         out.write(f"\n$ synthembed {shlex.join(args)}\n")
         out.flush()
         done = subprocess.run(SYNTHEMBED + args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, check=False)
-    if done.returncode != 0:
+    if done.returncode not in USABLE_EXITS.get(args[0], (0,)):
         raise SystemExit(f"synthembed {shlex.join(args)} failed (exit {done.returncode}); see {log}")
     return time.perf_counter() - started
 
