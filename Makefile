@@ -48,7 +48,7 @@ test: setup
 soak: setup
 	$(BIN)/python -m pytest -m soak --run-soak $(PYTEST_ARGS)
 
-# Quality (~2 h on 2 cores; BENCHMARKS.md "Quality"): one larger synthesis run on the embedded defaults,
+# Quality (~2.7 h on 2 cores, 2026-12-06; BENCHMARKS.md "Quality: make quality"): one larger synthesis run on the embedded defaults,
 # then the demo's training recipe on it with 3 seeds, synthetic-only and mixed 1:1 with real EN-ES pairs
 # (Django's catalogs), each scored on the offline suite beside the untrained base, MiniLM and e5-small.
 QUALITY_SYNTH ?= --languages en,es --task-types all --examples-per-shard 24 --min-length-ratio 0.1
