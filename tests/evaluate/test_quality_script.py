@@ -29,7 +29,7 @@ def exiting_with(code: int) -> list[str]:
 
 def test_low_yield_synthesis_is_usable(quality, tmp_path, monkeypatch):
     monkeypatch.setattr(quality, "SYNTHEMBED", exiting_with(3))
-    assert quality.run_cli(["synthesize", "--languages", "en"], tmp_path / "log") >= 0
+    quality.run_cli(["synthesize", "--languages", "en"], tmp_path / "log")  # no SystemExit
     assert "ran" in (tmp_path / "log").read_text()
 
 
